@@ -1,0 +1,71 @@
+"""Audio access shared by the pipeline and the training adapter: header probes and 16 kHz decoding."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+
+TARGET_SR = 16000
+
+
+class AudioError(ValueError):
+    """Audio that cannot be used; ``reason`` is a short machine-readable code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class AudioInfo:
+    sample_rate: int
+    channels: int
+    frames: int
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def probe(path: str) -> AudioInfo:
+    """Read rate, channels and length from the header only (no decoding)."""
+    if not os.path.exists(path):
+        raise AudioError("missing_audio", f"{path} does not exist")
+    if os.path.getsize(path) == 0:
+        raise AudioError("empty_audio", f"{path} is a zero-length file")
+    try:
+        info = sf.info(path)
+    except Exception as e:  # libsndfile reports format errors as several exception types
+        raise AudioError("corrupt_audio", f"{path}: {e}") from None
+    if info.frames <= 0:
+        raise AudioError("empty_audio", f"{path} holds no samples")
+    return AudioInfo(int(info.samplerate), int(info.channels), int(info.frames))
+
+
+def load(path: str, offset: float = 0.0, duration: float | None = None,
+         sr: int = TARGET_SR) -> np.ndarray:
+    """Decode ``[offset, offset+duration)`` of a file as mono float32 at ``sr``.
+
+    Stereo is downmixed by averaging channels; other rates are resampled with soxr.
+    """
+    info = probe(path)
+    start = int(round(offset * info.sample_rate))
+    stop = info.frames if duration is None else min(
+        info.frames, start + int(round(duration * info.sample_rate)))
+    if start >= info.frames:
+        raise AudioError("bad_offset", f"{path}: offset {offset:.3f}s is past the end "
+                                       f"({info.duration:.3f}s)")
+    try:
+        data, file_sr = sf.read(path, start=start, stop=stop, dtype="float32", always_2d=True)
+    except Exception as e:
+        raise AudioError("corrupt_audio", f"{path}: {e}") from None
+    if data.shape[0] == 0:
+        raise AudioError("empty_audio", f"{path}: no samples in the requested slice")
+    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if file_sr != sr:
+        import soxr  # imported here: only files at another rate need it
+        mono = soxr.resample(mono, file_sr, sr, quality="HQ")
+    return np.ascontiguousarray(mono, dtype=np.float32)

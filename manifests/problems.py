@@ -1,0 +1,36 @@
+"""Collects input problems (bad lines, missing files) so a job can finish with the good records."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    source: str          # file the problem is in
+    line: int | None     # 1-based line number, when the problem is a line
+    id: str | None       # record id, when known
+    reason: str
+
+    def __str__(self) -> str:
+        where = self.source + (f":{self.line}" if self.line else "")
+        who = f" [{self.id}]" if self.id else ""
+        return f"{where}{who}: {self.reason}"
+
+
+class Problems:
+    """An append-only list of problems, shared by the readers and importers of one job."""
+
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
+
+    def add(self, source, reason: str, *, line: int | None = None, id: str | None = None) -> None:
+        self.items.append(Problem(str(source), line, id, reason))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __bool__(self) -> bool:  # an empty collector is still a collector
+        return True
