@@ -103,6 +103,7 @@ class Item:
     changed: bool = False
     rejected: str | None = None       # reason, when a stage rejected the item
     rejected_by: str | None = None    # that stage's name
+    sources: tuple[str, ...] = ()     # ids of the input records this item came from (accounting)
 
     @property
     def duration(self) -> float:
@@ -125,7 +126,7 @@ class Item:
             {**s, "start": round(s["start"] - start, 3), "end": round(s["end"] - start, 3)}
             for s in self.record.segments if s["start"] >= start - 1e-6 and s["end"] <= end + 1e-6]
         audio = None if self.audio is None else self.audio[a:b]
-        return Item(rec, audio, self.changed)
+        return Item(rec, audio, self.changed, sources=self.sources)
 
 
 def _shift(intervals, start: float, end: float):

@@ -1,0 +1,39 @@
+"""The ``curate`` command line. Command modules import only typer and the standard library at
+module level; heavy libraries are imported inside the commands so ``curate --help`` is instant."""
+from __future__ import annotations
+
+import typer
+
+from . import __version__
+
+app = typer.Typer(
+    name="curate",
+    help="Curate in-car Mandarin speech into clean manifests, check labels, fine-tune Qwen2-Audio "
+         "and compare CER.\n\nExample: curate run demo --plugins vad,short,chunk30,merge30,noise",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"curate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Curate speech data for Qwen2-Audio fine-tuning."""
+
+
+# --- command registrations (one line per command module) ---
+from .cmd_run import run; app.command()(run)  # noqa: E702
+from .cmd_plugins import plugins; app.command()(plugins)  # noqa: E702
+# --- end of command registrations ---
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,33 @@
+"""``curate plugins``: list the installed stages and their parameters."""
+from __future__ import annotations
+
+import typer
+
+
+def plugins() -> None:
+    """List every stage registered under the `curate.plugins` entry points, with its parameters.
+
+    Example: curate plugins
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from . import plugin_registry
+
+    console = Console()
+    for name, ep in sorted(plugin_registry.available().items()):
+        try:
+            cls = plugin_registry.load_class(name)
+        except Exception as e:  # a broken third-party plugin must not hide the others
+            console.print(f"[bold red]{name}[/]  ({ep.value}) failed to load: {e}")
+            continue
+        console.print(f"[bold cyan]{name}[/]  {cls.summary}  [dim]({ep.value}, {cls.kind})[/]")
+        if cls.params:
+            table = Table(show_header=True, box=None, padding=(0, 2))
+            for col in ("parameter", "type", "default", "meaning"):
+                table.add_column(col)
+            for pname, p in cls.params.items():
+                kind = p.type + (f" {{{'|'.join(map(str, p.choices))}}}" if p.choices else "")
+                table.add_row(f"{name}.{pname}", kind, p.describe_default(), p.help)
+            console.print(table)
+        console.print()

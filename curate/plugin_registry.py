@@ -1,0 +1,70 @@
+"""Finds stages through the ``curate.plugins`` entry points and builds them from user settings."""
+from __future__ import annotations
+
+import tomllib
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from .stage import ParamError, Stage
+
+GROUP = "curate.plugins"
+
+
+def available() -> dict:
+    """Stage name → entry point, for every installed package that registers stages."""
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def load_class(name: str) -> type[Stage]:
+    eps = available()
+    if name not in eps:
+        raise ParamError(f"unknown stage '{name}'; available: {', '.join(sorted(eps))}")
+    cls = eps[name].load()
+    if not (isinstance(cls, type) and issubclass(cls, Stage)):
+        raise ParamError(f"entry point '{name}' ({eps[name].value}) is not a curate Stage")
+    return cls
+
+
+def parse_sets(sets: list[str]) -> dict[str, dict[str, str]]:
+    """``["noise.snr=5:15", "vad.pad=0.3"]`` → ``{"noise": {"snr": "5:15"}, "vad": {"pad": "0.3"}}``."""
+    out: dict[str, dict[str, str]] = {}
+    for item in sets:
+        key, eq, value = item.partition("=")
+        stage, dot, param = key.strip().partition(".")
+        if not eq or not dot or not stage or not param:
+            raise ParamError(f"--set expects STAGE.PARAM=VALUE, got {item!r}")
+        out.setdefault(stage, {})[param] = value.strip()
+    return out
+
+
+def read_pipeline_file(path) -> tuple[list[str], dict[str, dict], dict]:
+    """A pipeline TOML: ``plugins = [...]``, optional ``seed``, and one table per stage.
+
+    Returns (stage names, settings per stage, run options such as seed).
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ParamError(f"{path}: {e}") from None
+    names = data.pop("plugins", None)
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ParamError(f"{path}: needs a list 'plugins = [\"vad\", ...]'")
+    options = {k: data.pop(k) for k in ("seed",) if k in data}
+    settings = {}
+    for stage, table in data.items():
+        if not isinstance(table, dict):
+            raise ParamError(f"{path}: '{stage}' must be a table of parameters")
+        settings[stage] = table
+    return names, settings, options
+
+
+def build_stages(names: list[str], settings: dict[str, dict]) -> list[Stage]:
+    """Instantiate and validate every stage before any audio is touched."""
+    if not names:
+        raise ParamError("no stages given; see `curate plugins`")
+    stray = sorted(set(settings) - set(names))
+    if stray:
+        raise ParamError(f"parameters set for stage(s) not in the pipeline: {', '.join(stray)} "
+                         f"(pipeline: {', '.join(names)})")
+    return [load_class(n)(**settings.get(n, {})) for n in names]

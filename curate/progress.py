@@ -1,0 +1,24 @@
+"""A rich progress bar measured in audio hours, shared by the long-running commands."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+
+class HoursPerSecond(ProgressColumn):
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:.3f} h/s", style="cyan")
+
+
+@contextmanager
+def hours_progress(console, total_seconds: float, label: str):
+    """Yields ``advance(seconds)``; the bar shows audio hours done, total and hours per second."""
+    columns = (TextColumn(f"[bold]{label}"), BarColumn(),
+               TextColumn("{task.completed:.3f}/{task.total:.3f} h"), HoursPerSecond(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(label, total=max(total_seconds / 3600, 1e-9))
+        yield lambda seconds: progress.advance(task, seconds / 3600)

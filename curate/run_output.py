@@ -1,0 +1,115 @@
+"""A run directory: kept, eval-only and rejected manifests, changed audio, and source accounting.
+
+Manifests are written to temp files and renamed into place when the run completes; ``run.json``
+is written last and is what marks a run directory complete.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from manifests import ManifestWriter
+
+from .stage import SR, Item
+
+# Precedence when one input record's pieces end in several places: it counts where the best went.
+KEPT, EVAL_ONLY, REJECTED = 2, 1, 0
+OUTCOMES = {KEPT: "kept", EVAL_ONLY: "eval_only", REJECTED: "rejected"}
+
+
+def audio_name(record_id: str) -> str:
+    """A file name for a record id: readable, filesystem-safe, and unique via a short hash."""
+    digest = hashlib.blake2b(record_id.encode(), digest_size=4).hexdigest()
+    readable = re.sub(r"[^\w.+-]+", "_", record_id)[:80]
+    return f"{readable}-{digest}.flac"
+
+
+class RunOutput:
+    def __init__(self, out_dir: Path) -> None:
+        self.dir = Path(out_dir)
+        self.audio_dir = self.dir / "audio"
+        self.writers = {name: ManifestWriter(self.dir / f"{name}.jsonl")
+                        for name in ("manifest", "eval_only", "rejected")}
+        self.inputs = 0
+        self.input_seconds = 0.0
+        self.outcome: dict[str, int] = {}   # input id → best outcome of its pieces
+        self.source_seconds: dict[str, float] = {}
+        self.rows = {name: 0 for name in self.writers}
+        self.row_seconds = {name: 0.0 for name in self.writers}
+        self.reasons: dict[str, int] = {}
+
+    def __getstate__(self):  # workers need only where to put audio
+        return {"dir": self.dir, "audio_dir": self.audio_dir}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    def open(self) -> None:
+        self.audio_dir.mkdir(parents=True, exist_ok=True)
+        for w in self.writers.values():
+            w.__enter__()
+
+    def count_input(self, record) -> None:
+        self.inputs += 1
+        self.input_seconds += record.duration
+        self.outcome[record.id] = REJECTED
+        self.source_seconds[record.id] = record.duration
+
+    def store_audio(self, item: Item) -> None:
+        """Encode a changed item's audio once (in a worker); the record then points at it."""
+        if not item.changed:
+            return
+        path = self.audio_dir / audio_name(item.record.id)
+        pcm = np.clip(item.audio, -1.0, 1.0)
+        sf.write(path, pcm, SR, format="FLAC", subtype="PCM_16")
+        rec = item.record
+        rec.audio, rec.offset, rec.duration = str(path.resolve()), 0.0, len(item.audio) / SR
+        rec.sample_rate, rec.channels = SR, 1
+        item.changed = False
+
+    def write(self, item: Item) -> None:
+        rec = item.record
+        if item.rejected:
+            name, outcome = "rejected", REJECTED
+            rec.extra["reason"], rec.extra["stage"] = item.rejected, item.rejected_by
+            self.reasons[item.rejected] = self.reasons.get(item.rejected, 0) + 1
+        elif rec.split == "eval_only":
+            name, outcome = "eval_only", EVAL_ONLY
+        else:
+            name, outcome = "manifest", KEPT
+        self.writers[name].write(rec)
+        self.rows[name] += 1
+        self.row_seconds[name] += rec.duration
+        for src in item.sources:
+            if self.outcome.get(src, REJECTED) < outcome:
+                self.outcome[src] = outcome
+
+    def commit(self) -> None:
+        for w in self.writers.values():
+            w.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        for w in self.writers.values():
+            if w._f is not None and not w._f.closed:
+                w.__exit__(RuntimeError, None, None)
+
+    def accounting(self) -> dict:
+        """Input records and hours split by where they ended; balanced by construction."""
+        counts = {name: 0 for name in OUTCOMES.values()}
+        hours = {name: 0.0 for name in OUTCOMES.values()}
+        for src, outcome in self.outcome.items():
+            counts[OUTCOMES[outcome]] += 1
+            hours[OUTCOMES[outcome]] += self.source_seconds[src] / 3600
+        return {
+            "input_records": self.inputs,
+            "input_hours": round(self.input_seconds / 3600, 6),
+            "records": counts,
+            "hours": {k: round(v, 6) for k, v in hours.items()},
+            "rows": dict(self.rows),
+            "row_hours": {k: round(v / 3600, 6) for k, v in self.row_seconds.items()},
+            "rejected_reasons": dict(sorted(self.reasons.items())),
+        }
