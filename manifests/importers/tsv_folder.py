@@ -1,0 +1,104 @@
+"""A folder of audio files plus a ``name<TAB>text`` label file.
+
+The label file lists the records: each name is matched to the audio file under the folder
+(searched recursively) whose stem equals it; a name may also carry the extension or a relative
+path (``sub/x``) to pick one of several files with the same stem. PATH is the label file, or the
+folder when it holds exactly one ``.tsv``/``.txt`` file with tab-separated lines. Audio files that
+no line names are not imported and are listed in the report.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+from ..audio import AudioError
+from ..problems import Problems
+from ..record import Record
+from ..textfile import read_name_text
+from .common import AUDIO_EXTENSIONS, ProbeCache, SourceError, audio_problem, clamp_slice
+
+LABEL_SUFFIXES = (".tsv", ".txt")
+
+
+def label_file(path) -> Path:
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise SourceError(f"{path} not found")
+    found = label_candidates(path)
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise SourceError(f"{path} holds several name<TAB>text files "
+                          f"({', '.join(p.name for p in found)}); pass the label file as PATH")
+    raise SourceError(f"{path} holds no name<TAB>text label file (.tsv or .txt)")
+
+
+def label_candidates(folder: Path) -> list[Path]:
+    return [p for p in sorted(folder.iterdir())
+            if p.is_file() and p.suffix.lower() in LABEL_SUFFIXES and first_line_has_tab(p)]
+
+
+def first_line_has_tab(path: Path) -> bool:
+    with open(path, "rb") as f:
+        for raw in f:
+            if raw.strip():
+                return b"\t" in raw
+    return False
+
+
+def audio_files(folder: Path) -> list[str]:
+    """Audio files under ``folder`` (recursively, hidden folders skipped), relative posix paths."""
+    out = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.lower().endswith(AUDIO_EXTENSIONS) and not name.startswith("."):
+                out.append(Path(root, name).relative_to(folder).as_posix())
+    return out
+
+
+def index_files(path) -> list[Path]:
+    return [label_file(path)]
+
+
+def read(path, problems: Problems) -> Iterator[Record]:
+    labels_path = label_file(path)
+    folder = labels_path.resolve().parent
+    before = len(problems)
+    labels = read_name_text(labels_path, problems)
+    if not labels and len(problems) == before:
+        problems.add(labels_path, "empty file: no entries")
+    files = audio_files(folder)
+    by_key: dict[str, list[str]] = {}
+    for rel in files:
+        no_ext = os.path.splitext(rel)[0]
+        for key in {rel, no_ext, os.path.basename(no_ext)}:
+            by_key.setdefault(key, []).append(rel)
+    probe = ProbeCache()
+    used: set[str] = set()
+    for name, text in labels.items():
+        matches = by_key.get(name) or by_key.get(os.path.splitext(name)[0], [])
+        if not matches:
+            problems.add(labels_path, f"no audio file named '{name}' under {folder}", id=name)
+            continue
+        if len(matches) > 1:
+            used.update(matches)
+            problems.add(labels_path, f"name matches several audio files ({', '.join(matches)}); "
+                                      f"write it as a relative path", id=name)
+            continue
+        used.add(matches[0])
+        audio = str(folder / matches[0])
+        try:
+            info = probe(audio)
+        except AudioError as e:
+            problems.add(labels_path, audio_problem(e), id=name)
+            continue
+        offset, duration = clamp_slice(0.0, None, info)
+        yield Record(id=name, audio=audio, offset=offset, duration=duration, text=text,
+                     sample_rate=info.sample_rate, channels=info.channels)
+    for rel in files:
+        if rel not in used:
+            problems.add(folder / rel, f"audio file not named in {labels_path.name}; not imported")
