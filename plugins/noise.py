@@ -1,0 +1,171 @@
+"""noise: mix background noise (car cabin by default) into clips at a drawn speech SNR.
+
+audiomentations' AddBackgroundNoise sets the noise level against the RMS of the whole clip. A clip
+that is half silence has a whole-clip RMS ~3 dB under its speech, so the noise comes out ~3 dB
+weaker than the SNR asked for, and more so the more silence a clip holds. Here the SNR is measured
+where it matters, over the speech-active samples (vad's intervals, else an energy gate; see
+speech_level.py), and noise power is measured over the same samples. audiomentations still
+supplies the file discovery, the SNR→RMS arithmetic and the equal-energy crossfade used to loop
+noise files shorter than the clip.
+
+For each record the noise file, the offset into it and the SNR are drawn from the record's own
+seeded generator (so results do not depend on workers or order), then applied; what was drawn is
+written to the record's lineage (``file``, ``offset``, ``snr_db``, ``seed``, next to the stage's
+parameters) and to a ``noise:snr=…`` tag.
+"""
+from __future__ import annotations
+
+import math
+from importlib.resources import files
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from curate.stage import SR, Context, Item, Param, ParamError, Stage
+from manifests.audio import AudioError, load, probe
+
+from .speech_level import mean_power, speech_mask
+
+PEAK = 0.99          # mixtures louder than this are scaled down whole, rather than clipped
+CROSSFADE_S = 0.05   # where a short noise file loops, its end fades into its start
+CACHE_MAX_S = 120.0  # noise files up to this long are decoded once per process and kept
+
+_cache: dict[str, np.ndarray] = {}
+
+
+def bundled_noise_dir() -> Path:
+    return Path(str(files("curate") / "demo" / "noise"))
+
+
+class Noise(Stage):
+    name = "noise"
+    summary = "mix background noise at a drawn SNR measured over the speech (car noise by default)"
+    params = {
+        "dir": Param("str", None, "folder of noise recordings (searched recursively); default: "
+                                  "the bundled car-cabin noise"),
+        "snr": Param("range", (5.0, 20.0), "speech-to-noise ratio in dB, drawn uniformly from "
+                                           "LO:HI per record (0.1 dB steps)"),
+        "p": Param("float", 1.0, "probability that a record gets noise (0.5: half of them); "
+                                 "the others pass through clean"),
+        "keep_clean": Param("bool", False, "also keep the clean record; the noisy copy then "
+                                           "gets the id suffix #noise"),
+    }
+
+    def validate(self) -> None:
+        if not 0.0 <= self.p <= 1.0:
+            raise ParamError(f"noise.p must be between 0 and 1, got {self.p:g}")
+        self.root = (Path(self.dir) if self.dir else bundled_noise_dir()).resolve()
+        self.files = noise_files(self.root)
+
+    def __call__(self, items: Iterator[Item], ctx: Context) -> Iterator[Item]:
+        for item in items:
+            drawn = self.draw(item.record.id, item.duration, ctx)
+            if drawn is None:
+                yield item
+                continue
+            try:
+                noise = noise_segment(drawn["file"], drawn["offset"], len(item.audio))
+            except AudioError:
+                # The header read at validation, the samples do not: set aside, visibly.
+                yield item.reject(self.name, "noise_file_unreadable")
+                continue
+            mixed = mix(item.audio, noise, drawn["snr_db"], item.record.speech)
+            if mixed is None:
+                # No speech to measure against, or a silent stretch of noise: the clip stays clean.
+                item.record.lineage.append(self.lineage(skipped="nothing to measure the SNR on"))
+                yield item
+                continue
+            if self.keep_clean:
+                yield item
+                item = item.slice(0.0, item.duration, f"{item.record.id}#noise")
+            item.audio, gain, scale = mixed
+            item.changed = True
+            item.record.add_tag(f"noise:snr={drawn['snr_db']:.1f}")
+            item.record.lineage.append(self.lineage(
+                file=Path(drawn["file"]).relative_to(self.root).as_posix(),
+                offset=drawn["offset"], snr_db=drawn["snr_db"], seed=ctx.seed,
+                noise_gain_db=round(20 * math.log10(gain), 2), peak_scale=round(scale, 4)))
+            yield item
+
+    def draw(self, record_id: str, duration: float, ctx: Context) -> dict | None:
+        """What this record gets: noise file, offset (s) and SNR (dB); None when it stays clean."""
+        rng = ctx.rng(self.name, record_id)
+        if rng.random() >= self.p:
+            return None
+        path, length = self.files[int(rng.integers(len(self.files)))]
+        # Start anywhere that leaves a whole clip of noise; a file shorter than the clip loops.
+        span = length - duration if length >= duration else length
+        offset = round(float(rng.uniform(0.0, span)), 3)
+        snr = round(float(rng.uniform(*self.snr)), 1)
+        return {"file": path, "offset": offset, "snr_db": snr}
+
+
+def mix(audio: np.ndarray, noise: np.ndarray, snr: float,
+        speech=None) -> tuple[np.ndarray, float, float] | None:
+    """``audio`` plus ``noise`` scaled to ``snr`` dB under the speech, both measured over the
+    speech-active samples. Returns (mixture, noise gain, peak scale), or None when there is no
+    speech or the noise is silent there.
+    """
+    from audiomentations.core.utils import calculate_desired_noise_rms
+
+    mask = speech_mask(audio, speech)
+    speech_power, noise_power = mean_power(audio, mask), mean_power(noise, mask)
+    if speech_power == 0.0 or noise_power == 0.0:
+        return None
+    gain = calculate_desired_noise_rms(math.sqrt(speech_power), snr) / math.sqrt(noise_power)
+    mixed = audio + np.float32(gain) * noise
+    peak = float(np.max(np.abs(mixed)))
+    scale = PEAK / peak if peak > PEAK else 1.0  # one factor on speech and noise: the SNR holds
+    return (mixed * np.float32(scale)).astype(np.float32, copy=False), gain, scale
+
+
+def noise_files(folder: Path) -> list[tuple[str, float]]:
+    """Every usable audio file under ``folder``, sorted, with its duration; ParamError if none."""
+    from audiomentations.core.utils import find_audio_files_in_paths
+
+    if not folder.is_dir():
+        raise ParamError(f"noise.dir: {folder} is not a folder")
+    found = sorted(find_audio_files_in_paths(folder.resolve()))
+    out = []
+    for path in found:
+        try:
+            info = probe(str(path))
+        except AudioError as e:
+            raise ParamError(f"noise.dir: {e} (remove it or fix it)") from None
+        out.append((str(path), info.duration))
+    if not out:
+        raise ParamError(f"noise.dir: no audio files (.wav, .flac, .ogg, .mp3, ...) in {folder}")
+    return out
+
+
+def noise_segment(path: str, offset: float, n: int) -> np.ndarray:
+    """``n`` samples of noise from ``offset`` seconds into ``path``, looping a short file."""
+    start = int(round(offset * SR))
+    full = _cache.get(path)
+    if full is None:
+        length = probe(path).duration
+        if length > CACHE_MAX_S and (start + n) / SR <= length:
+            piece = load(path, offset, n / SR)
+            return loop(piece, 0, n)  # pads the odd sample lost to resampling
+        full = load(path)
+        if length <= CACHE_MAX_S:
+            _cache[path] = full
+    return loop(full, start, n)
+
+
+def loop(noise: np.ndarray, start: int, n: int) -> np.ndarray:
+    """``n`` samples of ``noise`` from ``start``, wrapping to the beginning with a crossfade."""
+    from audiomentations.core.utils import get_crossfade_mask_pair
+
+    start = start % len(noise)
+    out = noise[start:start + n]
+    while len(out) < n:
+        xf = min(int(CROSSFADE_S * SR), len(out), len(noise) // 2)
+        if xf < 2:
+            out = np.concatenate((out, noise))
+            continue
+        fade_in, fade_out = get_crossfade_mask_pair(xf)
+        seam = out[-xf:] * fade_out + noise[:xf] * fade_in
+        out = np.concatenate((out[:-xf], seam, noise[xf:]))
+    return np.ascontiguousarray(out[:n], dtype=np.float32)
