@@ -60,7 +60,9 @@ def _segments(stages: list[Stage]) -> list[tuple[str, list[int]]]:
 
     The pipeline always ends with a map segment, where changed audio is written.
     """
-    segs: list[tuple[str, list[int]]] = []
+    # A stream stage first still needs a map segment before it, to read and decode the records.
+    segs: list[tuple[str, list[int]]] = [("map", [])] if stages[:1] and \
+        stages[0].kind == "stream" else []
     for i, st in enumerate(stages):
         if st.kind == "stream":
             segs.append(("stream", [i]))
@@ -132,8 +134,21 @@ def _count_out(out: list[Item], stats: StageStats) -> None:
             stats.seconds_out += it.duration
 
 
-def _map_task(seg: list[int], items: list[Item], last: bool) -> tuple[list[Item], dict]:
-    """Run one map segment on the items of one input record; write audio in the last segment."""
+def _ensure_audio(live: list[Item], done: list[Item], stats: dict) -> list[Item]:
+    """Decode items that have no audio yet; move those that fail to ``done``."""
+    for it in live:
+        if it.audio is None:
+            _decode(it, stats.setdefault("decode", StageStats()))
+    done += [it for it in live if it.rejected]
+    return [it for it in live if not it.rejected]
+
+
+def _map_task(seg: list[int], items: list[Item], last: bool,
+              audio_after: bool = False) -> tuple[list[Item], dict]:
+    """Run one map segment on the items of one input record; write audio in the last segment.
+
+    ``audio_after``: the next stage is a stream stage that needs audio; decode here, in parallel.
+    """
     stages, ctx, output = _W["stages"], _W["ctx"], _W["output"]
     stats: dict[str, StageStats] = {}
     done: list[Item] = []
@@ -141,11 +156,7 @@ def _map_task(seg: list[int], items: list[Item], last: bool) -> tuple[list[Item]
     for i in seg:
         stage = stages[i]
         if stage.needs_audio:
-            for it in live:
-                if it.audio is None:
-                    _decode(it, stats.setdefault("decode", StageStats()))
-            done += [it for it in live if it.rejected]
-            live = [it for it in live if not it.rejected]
+            live = _ensure_audio(live, done, stats)
         if not live:
             break
         out = _run_map(stage, live, ctx, stats.setdefault(f"{i}:{stage.name}", StageStats()))
@@ -155,6 +166,8 @@ def _map_task(seg: list[int], items: list[Item], last: bool) -> tuple[list[Item]
                 it.sources = inherited
         done += [it for it in out if it.rejected]
         live = [it for it in out if not it.rejected]
+    if audio_after:
+        live = _ensure_audio(live, done, stats)
     if last:
         t0 = time.perf_counter()
         for it in live:
@@ -163,8 +176,9 @@ def _map_task(seg: list[int], items: list[Item], last: bool) -> tuple[list[Item]
     return done + live, stats
 
 
-def _first_task(seg: list[int], record: Record, last: bool) -> tuple[list[Item], dict]:
-    return _map_task(seg, [Item(record, None, sources=(record.id,))], last)
+def _first_task(seg: list[int], record: Record, last: bool,
+                audio_after: bool) -> tuple[list[Item], dict]:
+    return _map_task(seg, [Item(record, None, sources=(record.id,))], last, audio_after)
 
 
 # --- the driver ---
@@ -215,36 +229,43 @@ class Pipeline:
         else:
             _init_worker(self.stages, self.ctx, self.output)
         window = 4 * self.workers
+
+        def audio_after(n: int) -> bool:
+            return n + 1 < len(segs) and self.stages[segs[n + 1][1][0]].needs_audio
+
         try:
-            stream = self._first(pool, segs[0][1], records(), len(segs) == 1, window)
+            stream = self._first(pool, segs[0][1], records(), len(segs) == 1, audio_after(0),
+                                 window)
             for n, (kind, seg) in enumerate(segs[1:], 1):
                 last = n == len(segs) - 1
                 if kind == "stream":
                     stream = self._stream(self.stages[seg[0]], seg[0], stream)
                 else:
-                    stream = self._map(pool, seg, stream, last, window)
+                    stream = self._map(pool, seg, stream, last, audio_after(n), window)
             for item in stream:
                 self.output.write(item)
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
 
-    def _first(self, pool, seg, records, last, window) -> Iterator[Item]:
+    def _first(self, pool, seg, records, last, audio_after, window) -> Iterator[Item]:
         def args():
             for rec in records:
                 if rec.id in self.output.outcome:  # a second record under one id: set aside
                     self.output.write(Item(rec, None).reject("input", "duplicate_id"))
                     continue
                 self.output.count_input(rec)
-                yield (seg, rec, last)
+                durations.append(rec.duration)
+                yield (seg, rec, last, audio_after)
+
+        durations: deque[float] = deque()  # input durations of the tasks in flight, in order
         for items, stats in _ordered(pool, _first_task, args(), window):
             self._merge_stats(stats)
-            self.on_progress(sum(it.duration for it in items if it.rejected_by != "decode")
-                             or 0.0)
+            self.on_progress(durations.popleft())
             yield from self._divert(items)
 
-    def _map(self, pool, seg, stream, last, window) -> Iterator[Item]:
-        args = ((seg, [it], last) for it in stream)
+    def _map(self, pool, seg, stream, last, audio_after, window) -> Iterator[Item]:
+        args = ((seg, [it], last, audio_after) for it in stream)
         for items, stats in _ordered(pool, _map_task, args, window):
             self._merge_stats(stats)
             yield from self._divert(items)
@@ -254,8 +275,15 @@ class Pipeline:
         stats = self.stats.setdefault(f"{index}:{stage.name}", StageStats())
         sources: dict[str, tuple[str, ...]] = {}
 
+        waited = [0.0]  # time spent pulling from upstream, not in this stage
+
         def feed():
-            for it in stream:
+            while True:
+                t0 = time.perf_counter()
+                it = next(stream, None)
+                waited[0] += time.perf_counter() - t0
+                if it is None:
+                    return
                 stats.records_in += 1
                 stats.seconds_in += it.duration
                 sources[it.record.id] = it.sources
@@ -263,13 +291,13 @@ class Pipeline:
 
         gen = stage(feed(), self.ctx)
         while True:
-            t0 = time.perf_counter()
+            t0, w0 = time.perf_counter(), waited[0]
             try:
                 it = next(gen)
             except StopIteration:
                 break
             finally:
-                stats.time += time.perf_counter() - t0
+                stats.time += time.perf_counter() - t0 - (waited[0] - w0)
             _count_out([it], stats)
             parts = it.record.extra.get("parts")
             ids = [p["id"] for p in parts] if parts else [it.record.id]
@@ -283,6 +311,15 @@ class Pipeline:
                 self.output.write(it)
             else:
                 yield it
+
+
+def _stage_order(key: str) -> tuple:
+    """decode first, then the stages in pipeline order ("3:noise"), write last."""
+    if key == "decode":
+        return (0, 0)
+    if key == "write":
+        return (2, 0)
+    return (1, int(key.split(":", 1)[0]))
 
 
 def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], out_dir,
@@ -320,7 +357,7 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
                                                for k, v in s.values.items()}} for s in stages],
         "versions": run_dir.versions(),
         "wall_seconds": round(time.perf_counter() - t0, 3),
-        "per_stage": {k: v.as_dict() for k, v in pipe.stats.items()},
+        "per_stage": {k: pipe.stats[k].as_dict() for k in sorted(pipe.stats, key=_stage_order)},
         "accounting": output.accounting(),
         "input_problems": [str(p) for p in problems or ()],
     }

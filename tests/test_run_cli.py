@@ -1,0 +1,126 @@
+"""`curate plugins` / `curate run` through the real entry points: a third-party stage package,
+parameter validation, and a run killed with SIGKILL."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from manifests import Record, read_manifest, write_manifest
+from tests.audio_gen import speechlike, write
+
+PLUGIN = textwrap.dedent('''
+    import time
+    from curate.stage import Param, Stage
+
+    class Shout(Stage):
+        """Appends a marker to every label."""
+        name = "shout"
+        summary = "appends a marker to each label"
+        params = {"mark": Param("str", "!", "text appended to the label"),
+                  "delay": Param("float", 0.0, "seconds to sleep per record")}
+
+        def __call__(self, items, ctx):
+            for it in items:
+                time.sleep(self.delay)
+                it.record.text += self.mark
+                it.record.lineage.append(self.lineage())
+                yield it
+''')
+
+
+@pytest.fixture(scope="module")
+def plugin_site(tmp_path_factory):
+    """A third-party package that registers a stage under `curate.plugins`, installed on a path."""
+    site = tmp_path_factory.mktemp("site")
+    (site / "curate_shout").mkdir()
+    (site / "curate_shout" / "__init__.py").write_text(PLUGIN)
+    dist = site / "curate_shout-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: curate-shout\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[curate.plugins]\nshout = curate_shout:Shout\n")
+    return site
+
+
+def curate(args, site, cwd, **kw):
+    env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return subprocess.run([sys.executable, "-m", "curate", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, **kw)
+
+
+@pytest.fixture
+def manifest(tmp_path):
+    recs = []
+    for i in range(40):
+        path = write(tmp_path / f"u{i}.wav", speechlike(1.5, seed=i))
+        recs.append(Record(id=f"u{i:02d}", audio=path, duration=sf.info(path).duration, text=f"第{i}句"))
+    write_manifest(tmp_path / "in.jsonl", recs)
+    return tmp_path / "in.jsonl"
+
+
+def test_third_party_stage_is_listed_and_runs(plugin_site, manifest, tmp_path):
+    listing = curate(["plugins"], plugin_site, tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    assert "shout" in listing.stdout and "shout.mark" in listing.stdout
+    out = tmp_path / "run"
+    res = curate(["run", str(manifest), "--plugins", "shout", "--set", "shout.mark=？",
+                  "--out", str(out), "--workers", "2"], plugin_site, tmp_path)
+    assert res.returncode == 0, res.stderr
+    kept = list(read_manifest(out / "manifest.jsonl"))
+    assert len(kept) == 40 and all(r.text.endswith("？") for r in kept)
+    assert kept[0].lineage == [{"stage": "shout", "mark": "？", "delay": 0.0}]
+    info = json.loads((out / "run.json").read_text())
+    assert info["stages"] == [{"name": "shout", "params": {"mark": "？", "delay": 0.0}}]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--plugins", "nosuch"], "unknown stage 'nosuch'; available:"),
+    (["--plugins", "shout", "--set", "shout.volume=3"], "has no parameter volume; valid: delay, mark"),
+    (["--plugins", "shout", "--set", "shout.delay=soon"], "shout.delay: expected float"),
+    (["--plugins", "shout", "--set", "other.x=1"], "not in the pipeline: other"),
+    (["--plugins", "shout", "--set", "oops"], "STAGE.PARAM=VALUE"),
+])
+def test_bad_parameters_fail_before_any_audio(plugin_site, manifest, tmp_path, args, message):
+    out = tmp_path / "run"
+    res = curate(["run", str(manifest), *args, "--out", str(out)], plugin_site, tmp_path)
+    assert res.returncode == 2
+    assert message in " ".join(res.stderr.split())
+    assert not out.exists()
+
+
+def test_pipeline_file(plugin_site, manifest, tmp_path):
+    (tmp_path / "p.toml").write_text('plugins = ["shout"]\nseed = 3\n[shout]\nmark = "。"\n')
+    out = tmp_path / "run"
+    res = curate(["run", str(manifest), "--pipeline", "p.toml", "--out", str(out)], plugin_site,
+                 tmp_path)
+    assert res.returncode == 0, res.stderr
+    info = json.loads((out / "run.json").read_text())
+    assert info["seed"] == 3 and info["stages"][0]["params"]["mark"] == "。"
+
+
+def test_sigkill_leaves_no_complete_manifest_and_rerun_restarts(plugin_site, manifest, tmp_path):
+    out = tmp_path / "run"
+    args = ["run", str(manifest), "--plugins", "shout", "--set", "shout.delay=0.05",
+            "--out", str(out), "--workers", "1"]
+    env = {**os.environ, "PYTHONPATH": str(plugin_site)}
+    proc = subprocess.Popen([sys.executable, "-m", "curate", *args], env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline:  # wait until records are being written
+        tmps = list(out.glob(".manifest.jsonl.*.tmp")) if out.exists() else []
+        if tmps and tmps[0].stat().st_size > 0:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "manifest.jsonl").exists() and not (out / "run.json").exists()
+    res = curate(args[:-4] + ["--out", str(out)], plugin_site, tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert len(list(read_manifest(out / "manifest.jsonl"))) == 40
+    assert not list(out.glob(".*.tmp"))
