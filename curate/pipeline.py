@@ -173,6 +173,8 @@ def _map_task(seg: list[int], items: list[Item], last: bool,
         for it in live:
             output.store_audio(it)
         stats.setdefault("write", StageStats()).time += time.perf_counter() - t0
+    for it in done + (live if last else []):
+        it.audio = None  # nothing downstream reads it: don't ship it back to the main process
     return done + live, stats
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from manifests import atomic_write_text
 
 MARKER = ".curate-run"
-PACKAGES = ("curate", "numpy", "soundfile", "soxr", "webrtcvad-wheels", "audiomentations",
+PACKAGES = ("curate", "numpy", "soundfile", "soxr", "webrtcvad-wheels",
             "silero-vad", "torch")
 
 

@@ -4,9 +4,9 @@ audiomentations' AddBackgroundNoise sets the noise level against the RMS of the 
 that is half silence has a whole-clip RMS ~3 dB under its speech, so the noise comes out ~3 dB
 weaker than the SNR asked for, and more so the more silence a clip holds. Here the SNR is measured
 where it matters, over the speech-active samples (vad's intervals, else an energy gate; see
-speech_level.py), and noise power is measured over the same samples. audiomentations still
-supplies the file discovery, the SNR→RMS arithmetic and the equal-energy crossfade used to loop
-noise files shorter than the clip.
+speech_level.py), and noise power is measured over the same samples. The little else the mix
+needs (file discovery, SNR→RMS, an equal-power crossfade to loop short noise files) is a few lines
+of numpy here: importing audiomentations pulls in scipy.signal, ~1.4 s in every worker process.
 
 For each record the noise file, the offset into it and the SNR are drawn from the record's own
 seeded generator (so results do not depend on workers or order), then applied; what was drawn is
@@ -31,6 +31,7 @@ PEAK = 0.99          # mixtures louder than this are scaled down whole, rather t
 CROSSFADE_S = 0.05   # where a short noise file loops, its end fades into its start
 CACHE_MAX_S = 120.0  # noise files up to this long are decoded once per process and kept
 
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif"}
 _cache: dict[str, np.ndarray] = {}
 
 
@@ -107,13 +108,11 @@ def mix(audio: np.ndarray, noise: np.ndarray, snr: float,
     speech-active samples. Returns (mixture, noise gain, peak scale), or None when there is no
     speech or the noise is silent there.
     """
-    from audiomentations.core.utils import calculate_desired_noise_rms
-
     mask = speech_mask(audio, speech)
     speech_power, noise_power = mean_power(audio, mask), mean_power(noise, mask)
     if speech_power == 0.0 or noise_power == 0.0:
         return None
-    gain = calculate_desired_noise_rms(math.sqrt(speech_power), snr) / math.sqrt(noise_power)
+    gain = math.sqrt(speech_power / noise_power) / 10 ** (snr / 20)
     mixed = audio + np.float32(gain) * noise
     peak = float(np.max(np.abs(mixed)))
     scale = PEAK / peak if peak > PEAK else 1.0  # one factor on speech and noise: the SNR holds
@@ -122,11 +121,10 @@ def mix(audio: np.ndarray, noise: np.ndarray, snr: float,
 
 def noise_files(folder: Path) -> list[tuple[str, float]]:
     """Every usable audio file under ``folder``, sorted, with its duration; ParamError if none."""
-    from audiomentations.core.utils import find_audio_files_in_paths
-
     if not folder.is_dir():
         raise ParamError(f"noise.dir: {folder} is not a folder")
-    found = sorted(find_audio_files_in_paths(folder.resolve()))
+    found = sorted(p for p in folder.resolve().rglob("*")
+                   if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
     out = []
     for path in found:
         try:
@@ -156,8 +154,6 @@ def noise_segment(path: str, offset: float, n: int) -> np.ndarray:
 
 def loop(noise: np.ndarray, start: int, n: int) -> np.ndarray:
     """``n`` samples of ``noise`` from ``start``, wrapping to the beginning with a crossfade."""
-    from audiomentations.core.utils import get_crossfade_mask_pair
-
     start = start % len(noise)
     out = noise[start:start + n]
     while len(out) < n:
@@ -165,7 +161,8 @@ def loop(noise: np.ndarray, start: int, n: int) -> np.ndarray:
         if xf < 2:
             out = np.concatenate((out, noise))
             continue
-        fade_in, fade_out = get_crossfade_mask_pair(xf)
+        ramp = np.linspace(0.0, np.pi / 2, xf, dtype=np.float32)
+        fade_in, fade_out = np.sin(ramp), np.cos(ramp)  # equal power: no dip at the seam
         seam = out[-xf:] * fade_out + noise[:xf] * fade_in
         out = np.concatenate((out[:-xf], seam, noise[xf:]))
     return np.ascontiguousarray(out[:n], dtype=np.float32)
