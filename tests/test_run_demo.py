@@ -1,0 +1,128 @@
+"""`curate run demo --plugins vad,short,chunk30,merge30,noise`: the main job's contract on the
+bundled corpus, through the command line."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from curate.cli import app
+from manifests import read_manifest
+from manifests.audio import load
+from plugins.joiner import join_texts
+
+DEMO = Path(__file__).resolve().parent.parent / "curate" / "demo"
+PLANTED = json.loads((DEMO / "planted.json").read_text())
+PIPELINE = "vad,short,chunk30,merge30,noise"
+
+
+def run(out: Path, workers: int, seed: int = 0) -> dict:
+    res = CliRunner().invoke(app, ["run", "demo", "--plugins", PIPELINE, "--out", str(out),
+                                   "--workers", str(workers), "--seed", str(seed)])
+    assert res.exit_code == 0, res.output
+    return json.loads((out / "run.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("demo_runs")
+    return base, run(base / "w1", 1), run(base / "w2", 2)
+
+
+def test_kept_records_fit_the_encoder_window(runs):
+    base, _, _ = runs
+    kept = list(read_manifest(base / "w1" / "manifest.jsonl"))
+    assert kept
+    for r in kept:
+        assert 1.0 <= r.duration <= 30.0, (r.id, r.duration)
+        assert r.has_tag("noise")
+        assert r.labelled or r.id in PLANTED["empty_label"]  # no qc stage ran to set it aside
+
+
+def test_planted_cases_are_routed(runs):
+    base, _, _ = runs
+    rejected = {json.loads(x)["id"]: json.loads(x) for x in
+                (base / "w1" / "rejected.jsonl").read_text().splitlines()}
+    for rid in PLANTED["short"]:
+        assert rejected[rid]["reason"] == "too_short" and rejected[rid]["stage"] == "short"
+    for rid in PLANTED["long_without_segments"]:
+        assert rejected[rid]["reason"] == "long_without_timestamps"
+    kept_text = "".join(r.text for r in read_manifest(base / "w1" / "manifest.jsonl"))
+    demo = {r.id: r for r in read_manifest(DEMO / "manifest.jsonl")}
+    for rid in PLANTED["long_with_segments"]:  # cut at sentence boundaries, every sentence kept once
+        for seg in demo[rid].segments:
+            assert kept_text.count(seg["text"]) >= 1
+
+
+def test_merged_windows_hold_their_parts(runs):
+    base, _, _ = runs
+    demo = {r.id: r for r in read_manifest(DEMO / "manifest.jsonl")}
+    merged = [r for r in read_manifest(base / "w1" / "manifest.jsonl") if r.extra.get("parts")]
+    assert len(merged) >= 10
+    for r in merged:
+        parts = r.extra["parts"]
+        merge = next(e for e in r.lineage if e["stage"] == "merge30")  # noise comes after it
+        part_lineage = {p["id"]: p["lineage"] for p in merge["parts"]}
+        texts = [_part_text(demo, p["id"], part_lineage[p["id"]]) for p in parts]
+        assert r.text == join_texts(texts)
+        starts = [p["start"] for p in parts]
+        assert starts == sorted(starts) and parts[-1]["end"] <= r.duration + 1e-3
+        # 1 s gaps between parts
+        for a, b in zip(parts, parts[1:]):
+            assert b["start"] - a["end"] == pytest.approx(1.0, abs=0.01)
+
+
+def _part_text(demo, part_id, lineage):
+    """A demo record's label; for a chunk30 piece, the labels of the sentences inside it."""
+    source = demo[part_id.split("#")[0]]
+    if "#" not in part_id:
+        return source.text
+    trim = next(e["trim"][0] for e in lineage if e["stage"] == "vad")
+    chunk = next(e for e in lineage if e["stage"] == "chunk30")
+    lo, hi = trim + chunk["start"], trim + chunk["end"]
+    return "".join(s["text"] for s in source.segments
+                   if s["start"] >= lo - 0.3 and s["end"] <= hi + 0.3)
+
+
+def test_unchanged_parts_point_at_source_and_noisy_audio_is_new(runs):
+    base, _, _ = runs
+    for r in read_manifest(base / "w1" / "manifest.jsonl"):
+        assert Path(r.audio).is_relative_to((base / "w1" / "audio").resolve())
+        audio = load(r.audio)
+        assert len(audio) / 16000 == pytest.approx(r.duration, abs=1e-3)
+        assert np.max(np.abs(audio)) <= 1.0
+
+
+def test_accounting_balances_and_workers_do_not_change_output(runs):
+    base, info1, info2 = runs
+    acc = info1["accounting"]
+    assert acc["input_records"] == 120
+    assert sum(acc["records"].values()) == 120
+    assert sum(acc["hours"].values()) == pytest.approx(acc["input_hours"], abs=1e-6)
+    assert acc["records"]["rejected"] == len(PLANTED["short"]) + len(PLANTED["long_without_segments"])
+    for name in ("manifest.jsonl", "eval_only.jsonl", "rejected.jsonl"):
+        assert (base / "w1" / name).read_bytes() == (base / "w2" / name).read_bytes()
+    assert info1["accounting"] == info2["accounting"]
+    assert [s["name"] for s in info1["stages"]] == PIPELINE.split(",")
+    assert "numpy" in info1["versions"] and len(info1["input_fingerprint"]) == 64
+    for key in ("decode", "0:vad", "4:noise", "write"):
+        assert info1["per_stage"][key]["seconds"] >= 0
+
+
+def test_rerun_is_byte_identical(runs, tmp_path):
+    base, _, _ = runs
+    run(tmp_path / "again", 2)
+    assert (tmp_path / "again" / "manifest.jsonl").read_bytes() == \
+        (base / "w1" / "manifest.jsonl").read_bytes()
+
+
+def test_default_run_dir_is_stable_and_not_redone(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["run", "demo", "--plugins", "short", "--workers", "1"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    out = Path(first.output.strip().splitlines()[-1])
+    assert out.parent == Path("runs/demo") and (out / "run.json").exists()
+    again = CliRunner().invoke(app, args)
+    assert "already complete" in again.output
