@@ -1,0 +1,32 @@
+"""Unclear spans in references: 【～】, ～, ~, [unk], <unk>, or a ``fuzzy`` tag on the record.
+
+``--fuzzy`` decides what happens to such an utterance, and the report always says how many:
+
+- ``exclude`` (default): not scored at all, for any system.
+- ``strip``: the markers are removed and the rest is scored; whatever a system heard in the
+  unclear span counts as insertions.
+- ``wildcard``: each marker matches any hypothesis span, including an empty one, at no cost.
+"""
+from __future__ import annotations
+
+import re
+
+MODES = ("exclude", "strip", "wildcard")
+MARKER = re.compile(r"【\s*[～~]+\s*】|[～~]+|\[unk\]|<unk>", re.IGNORECASE)
+# Stands for a marker through normalisation and tokenisation: a private-use character that no
+# normalisation step touches and that tokenises on its own.
+WILDCARD = "\U0010fffd"
+
+
+def is_fuzzy(text: str, tags=()) -> bool:
+    return (any(t == "fuzzy" or t.startswith("fuzzy:") for t in tags)
+            or MARKER.search(text) is not None)
+
+
+def mark(text: str, mode: str) -> str:
+    """The reference text to score under ``mode`` (``exclude`` texts are never scored)."""
+    if mode == "strip":
+        return MARKER.sub(" ", text)
+    if mode == "wildcard":
+        return MARKER.sub(f" {WILDCARD} ", text)
+    raise ValueError(f"fuzzy mode {mode!r} has no scored text; expected strip or wildcard")

@@ -1,0 +1,88 @@
+"""Scoring units: which pieces of text one error is counted on.
+
+``mixed`` (default) scores CJK ideographs, kana and hangul one character each, a maximal run of
+other letters or digits (``GPS``, ``2024``, ``wifi``) as one word, and any other non-space
+character (punctuation left by the ``none`` profile, symbols) as one token. ``char`` scores every
+non-space character, ``word`` every whitespace-separated word.
+
+A tokenised text is always a ``str`` with one character per token: a token longer than one
+character is replaced by a private-use code point from a ``Vocabulary`` shared by the whole run,
+so rapidfuzz compares plain strings (its fastest path) and equal tokens get equal codes.
+"""
+from __future__ import annotations
+
+import re
+
+from .fuzzy import WILDCARD
+
+UNITS = ("mixed", "char", "word")
+
+# Ideographs (with extensions and compatibility forms), CJK iteration/number marks, kana, bopomofo
+# and hangul: one token per character.
+_CJK = ("\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3040-\u30ff\u3100-\u312f\u31a0-\u31ff"
+        "\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f")
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+# Letters and digits that are not CJK, e.g. Latin, Greek, Cyrillic, full-width Latin.
+_RUN = rf"[^\W_{_CJK}]"
+# Codes for multi-character tokens: planes 15-16, private use, less the wildcard. Characters of
+# that range found in the text itself are coded too, so they can never be mistaken for a code.
+_FIRST, _LAST = 0xF0000, ord(WILDCARD) - 1
+FIRST_CODE = chr(_FIRST)  # a token string whose max() is below this holds no codes
+_PRIVATE = f"[\\U000f0000-\\U{_LAST:08x}]"
+_TO_CODE = {
+    "mixed": re.compile(rf"{_RUN}{{2,}}|{_PRIVATE}"),
+    "word": re.compile(rf"[^\s{WILDCARD}]{{2,}}|{_PRIVATE}"),
+}
+
+
+class VocabularyFull(ValueError):
+    """More distinct multi-character tokens than there are private-use code points."""
+
+
+class Vocabulary:
+    """Multi-character tokens ↔ single private-use characters, for one scoring run."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, str] = {}
+        self.tokens: dict[str, str] = {}
+
+    def code(self, token: str) -> str:
+        c = self.codes.get(token)
+        if c is None:
+            if _FIRST + len(self.codes) > _LAST:
+                raise VocabularyFull(f"more than {_LAST - _FIRST + 1} distinct multi-character "
+                                     "tokens; score with --unit char or --unit mixed")
+            c = chr(_FIRST + len(self.codes))
+            self.codes[token] = c
+            self.tokens[c] = token
+        return c
+
+    def decode(self, ch: str) -> str:
+        return self.tokens.get(ch, ch)
+
+    def _replace(self, m: re.Match) -> str:
+        return self.code(m.group())
+
+
+def is_cjk(ch: str) -> bool:
+    return len(ch) == 1 and _CJK_CHAR.match(ch) is not None
+
+
+def tokenize(texts: list[str], unit: str, vocab: Vocabulary) -> list[str]:
+    """Token strings of normalised texts (one line each, words separated by single spaces, as
+    ``normalize`` leaves them); one character per token, see ``Vocabulary``.
+
+    The batch is joined and coded in one regex pass, then the spaces, which only separate
+    tokens, are dropped.
+    """
+    if unit not in UNITS:
+        raise ValueError(f"unknown unit {unit!r}; expected one of {', '.join(UNITS)}")
+    if not texts:
+        return []
+    joined = "\n".join(texts)
+    if unit in _TO_CODE and _TO_CODE[unit].search(joined):
+        joined = _TO_CODE[unit].sub(vocab._replace, joined)
+    out = joined.replace(" ", "").split("\n")
+    if len(out) != len(texts):
+        raise ValueError("tokenize() takes single-line texts; normalise them first")
+    return out
