@@ -1,10 +1,13 @@
-"""The executor: streams records through stages, in parallel, into a run directory.
+"""The executor: runs the stages over blocks of consecutive records, in parallel, into a run dir.
 
-Audio is decoded once per record (lazily, before the first stage that needs it), flows through the
-stages in memory and is written once, as FLAC, only if a stage changed it. Consecutive ``map``
-stages run together in worker processes; a ``stream`` stage (merge30) runs in the main process on
-the ordered stream. Results are consumed in input order through a bounded window of in-flight
-tasks, so memory stays flat and the output is the same for any number of workers.
+The input is cut into blocks of about ``BLOCK_SECONDS`` of audio, fixed by the input alone. A worker
+process runs the whole pipeline over one block, as a chain of generators (datatrove-style): audio is
+decoded once per record, lazily, before the first stage that needs it; it flows through the stages
+in memory and is written once, as FLAC, by the worker, only if a stage changed it. Only records go
+back to the main process, which writes the manifests in input order. A stage that looks across
+records (merge30) therefore sees consecutive records within a block: windows never span two blocks,
+which costs at most one part-filled window per block. Because blocks do not depend on the number of
+workers and every random draw is seeded per record, the output is the same for any ``--workers``.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from .run_output import RunOutput
 from .stage import SR, Context, Item, Stage
 
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this the file holds no usable signal
+BLOCK_SECONDS = 1800.0  # input audio per unit of parallel work
 
 
 @dataclass
@@ -55,24 +59,19 @@ class StageStats:
                 "seconds": round(self.time, 3), "reasons": dict(sorted(self.reasons.items()))}
 
 
-def _segments(stages: list[Stage]) -> list[tuple[str, list[int]]]:
-    """Group stage indices into runs of ``map`` stages and single ``stream`` stages.
-
-    The pipeline always ends with a map segment, where changed audio is written.
-    """
-    # A stream stage first still needs a map segment before it, to read and decode the records.
-    segs: list[tuple[str, list[int]]] = [("map", [])] if stages[:1] and \
-        stages[0].kind == "stream" else []
-    for i, st in enumerate(stages):
-        if st.kind == "stream":
-            segs.append(("stream", [i]))
-        elif segs and segs[-1][0] == "map":
-            segs[-1][1].append(i)
-        else:
-            segs.append(("map", [i]))
-    if not segs or segs[-1][0] != "map":
-        segs.append(("map", []))
-    return segs
+def blocks(records: Iterable[Record], seconds: float) -> Iterator[list[Record]]:
+    """Consecutive records grouped into blocks of at least ``seconds`` of audio (the last may be
+    shorter)."""
+    block: list[Record] = []
+    total = 0.0
+    for rec in records:
+        block.append(rec)
+        total += rec.duration
+        if total >= seconds:
+            yield block
+            block, total = [], 0.0
+    if block:
+        yield block
 
 
 # --- work done inside worker processes (or inline with one worker) ---
@@ -103,84 +102,94 @@ def _decode(item: Item, stats: StageStats) -> None:
             rec.duration = len(audio) / SR
     stats.time += time.perf_counter() - t0
     stats.records_in += 1
-    if item.rejected:
+    stats.seconds_in += rec.duration
+    _count_out(item, stats)
+
+
+def _count_out(it: Item, stats: StageStats) -> None:
+    if it.rejected:
         stats.records_dropped += 1
-        stats.seconds_dropped += rec.duration
-        stats.reasons[item.rejected] = stats.reasons.get(item.rejected, 0) + 1
+        stats.seconds_dropped += it.duration
+        stats.reasons[it.rejected] = stats.reasons.get(it.rejected, 0) + 1
     else:
         stats.records_out += 1
-        stats.seconds_in += rec.duration
-        stats.seconds_out += rec.duration
+        stats.seconds_out += it.duration
 
 
-def _run_map(stage: Stage, items: list[Item], ctx: Context, stats: StageStats) -> list[Item]:
-    stats.records_in += len(items)
-    stats.seconds_in += sum(it.duration for it in items)
-    t0 = time.perf_counter()
-    out = list(stage(iter(items), ctx))
-    stats.time += time.perf_counter() - t0
-    _count_out(out, stats)
-    return out
-
-
-def _count_out(out: list[Item], stats: StageStats) -> None:
-    for it in out:
-        if it.rejected:
-            stats.records_dropped += 1
-            stats.seconds_dropped += it.duration
-            stats.reasons[it.rejected] = stats.reasons.get(it.rejected, 0) + 1
-        else:
-            stats.records_out += 1
-            stats.seconds_out += it.duration
-
-
-def _ensure_audio(live: list[Item], done: list[Item], stats: dict) -> list[Item]:
-    """Decode items that have no audio yet; move those that fail to ``done``."""
-    for it in live:
+def _decoded(stream: Iterator[Item], stats: dict, rejected: list[Item]) -> Iterator[Item]:
+    """Decode items that have no audio yet; set aside those that fail."""
+    for it in stream:
         if it.audio is None:
             _decode(it, stats.setdefault("decode", StageStats()))
-    done += [it for it in live if it.rejected]
-    return [it for it in live if not it.rejected]
+            if it.rejected:
+                rejected.append(it)
+                continue
+        yield it
 
 
-def _map_task(seg: list[int], items: list[Item], last: bool,
-              audio_after: bool = False) -> tuple[list[Item], dict]:
-    """Run one map segment on the items of one input record; write audio in the last segment.
+def _staged(key: str, stage: Stage, upstream: Iterator[Item], ctx: Context, stats: dict,
+            rejected: list[Item]) -> Iterator[Item]:
+    """Run one stage on a stream: count records and seconds, time the stage alone (not the work
+    upstream of it), set rejected items aside, and keep track of the inputs each output holds."""
+    st = stats.setdefault(key, StageStats())
+    waited = 0.0
+    fed: dict[str, tuple[str, ...]] = {}
+    last: tuple[str, ...] = ()
 
-    ``audio_after``: the next stage is a stream stage that needs audio; decode here, in parallel.
-    """
+    def feed():
+        nonlocal waited, last
+        while True:
+            t0 = time.perf_counter()
+            it = next(upstream, None)
+            waited += time.perf_counter() - t0
+            if it is None:
+                return
+            st.records_in += 1
+            st.seconds_in += it.duration
+            fed[it.record.id] = last = it.sources
+            yield it
+
+    gen = stage(feed(), ctx)
+    while True:
+        t0, w0 = time.perf_counter(), waited
+        try:
+            it = next(gen)
+        except StopIteration:
+            return
+        finally:
+            st.time += time.perf_counter() - t0 - (waited - w0)
+        _count_out(it, st)
+        if not it.sources:  # a fresh item: from its parts, or else from the last record fed
+            parts = it.record.extra.get("parts")
+            it.sources = tuple(s for p in parts for s in fed.pop(p["id"], ())) if parts else last
+        fed.pop(it.record.id, None)
+        if it.rejected:
+            rejected.append(it)
+        else:
+            yield it
+
+
+def _run_block(records: list[Record]) -> tuple[list[Item], dict[str, StageStats]]:
+    """The whole pipeline over one block; returns its records (audio written, not returned)."""
     stages, ctx, output = _W["stages"], _W["ctx"], _W["output"]
     stats: dict[str, StageStats] = {}
-    done: list[Item] = []
-    live = items
-    for i in seg:
-        stage = stages[i]
+    rejected: list[Item] = []
+    stream: Iterator[Item] = (Item(r, None, sources=(r.id,)) for r in records)
+    for i, stage in enumerate(stages):
         if stage.needs_audio:
-            live = _ensure_audio(live, done, stats)
-        if not live:
-            break
-        out = _run_map(stage, live, ctx, stats.setdefault(f"{i}:{stage.name}", StageStats()))
-        inherited = tuple(s for it in live for s in it.sources)
-        for it in out:
-            if not it.sources:  # a stage built a fresh Item: it comes from this task's inputs
-                it.sources = inherited
-        done += [it for it in out if it.rejected]
-        live = [it for it in out if not it.rejected]
-    if audio_after:
-        live = _ensure_audio(live, done, stats)
-    if last:
+            stream = _decoded(stream, stats, rejected)
+        stream = _staged(f"{i}:{stage.name}", stage, stream, ctx, stats, rejected)
+    kept: list[Item] = []
+    write = stats.setdefault("write", StageStats())
+    for it in stream:
         t0 = time.perf_counter()
-        for it in live:
-            output.store_audio(it)
-        stats.setdefault("write", StageStats()).time += time.perf_counter() - t0
-    for it in done + (live if last else []):
-        it.audio = None  # nothing downstream reads it: don't ship it back to the main process
-    return done + live, stats
-
-
-def _first_task(seg: list[int], record: Record, last: bool,
-                audio_after: bool) -> tuple[list[Item], dict]:
-    return _map_task(seg, [Item(record, None, sources=(record.id,))], last, audio_after)
+        output.store_audio(it)
+        write.time += time.perf_counter() - t0
+        it.audio = None  # the main process needs only the record
+        kept.append(it)
+    for it in rejected:
+        it.audio = None
+    return rejected + kept, stats
 
 
 # --- the driver ---
@@ -207,112 +216,47 @@ class Pipeline:
     """Runs ``stages`` over ``records`` into ``output``; collects per-stage statistics."""
 
     def __init__(self, stages: list[Stage], output: RunOutput, *, seed: int = 0,
-                 workers: int = 1, on_progress: Callable[[float], None] | None = None) -> None:
+                 workers: int = 1, on_progress: Callable[[float], None] | None = None,
+                 block_seconds: float = BLOCK_SECONDS) -> None:
         self.stages = stages
         self.output = output
         self.ctx = Context(seed=seed)
         self.workers = max(1, workers)
         self.on_progress = on_progress or (lambda seconds: None)
+        self.block_seconds = block_seconds
         self.stats: dict[str, StageStats] = {}
-
-    def _merge_stats(self, stats: dict[str, StageStats]) -> None:
-        for key, s in stats.items():
-            self.stats.setdefault(key, StageStats()).add(s)
 
     def run(self, records: Callable[[], Iterable[Record]]) -> None:
         for stage in self.stages:
             if type(stage).prepare is not Stage.prepare:
                 stage.prepare(records())
-        segs = _segments(self.stages)
         pool = None
         if self.workers > 1:
             pool = ProcessPoolExecutor(self.workers, initializer=_init_worker,
                                        initargs=(self.stages, self.ctx, self.output))
         else:
             _init_worker(self.stages, self.ctx, self.output)
-        window = 4 * self.workers
-
-        def audio_after(n: int) -> bool:
-            return n + 1 < len(segs) and self.stages[segs[n + 1][1][0]].needs_audio
-
         try:
-            stream = self._first(pool, segs[0][1], records(), len(segs) == 1, audio_after(0),
-                                 window)
-            for n, (kind, seg) in enumerate(segs[1:], 1):
-                last = n == len(segs) - 1
-                if kind == "stream":
-                    stream = self._stream(self.stages[seg[0]], seg[0], stream)
-                else:
-                    stream = self._map(pool, seg, stream, last, audio_after(n), window)
-            for item in stream:
-                self.output.write(item)
+            tasks = ((block,) for block in blocks(self._unique(records()), self.block_seconds))
+            for items, stats in _ordered(pool, _run_block, tasks, 2 * self.workers):
+                for key, st in stats.items():
+                    self.stats.setdefault(key, StageStats()).add(st)
+                for it in items:
+                    self.output.write(it)
+                self.on_progress(sum(self.output.source_seconds[s] for it in items
+                                     for s in it.sources if it.rejected_by != "input"))
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
 
-    def _first(self, pool, seg, records, last, audio_after, window) -> Iterator[Item]:
-        def args():
-            for rec in records:
-                if rec.id in self.output.outcome:  # a second record under one id: set aside
-                    self.output.write(Item(rec, None).reject("input", "duplicate_id"))
-                    continue
-                self.output.count_input(rec)
-                durations.append(rec.duration)
-                yield (seg, rec, last, audio_after)
-
-        durations: deque[float] = deque()  # input durations of the tasks in flight, in order
-        for items, stats in _ordered(pool, _first_task, args(), window):
-            self._merge_stats(stats)
-            self.on_progress(durations.popleft())
-            yield from self._divert(items)
-
-    def _map(self, pool, seg, stream, last, audio_after, window) -> Iterator[Item]:
-        args = ((seg, [it], last, audio_after) for it in stream)
-        for items, stats in _ordered(pool, _map_task, args, window):
-            self._merge_stats(stats)
-            yield from self._divert(items)
-
-    def _stream(self, stage: Stage, index: int, stream: Iterator[Item]) -> Iterator[Item]:
-        """Run a stream stage in this process, keeping track of which inputs each output holds."""
-        stats = self.stats.setdefault(f"{index}:{stage.name}", StageStats())
-        sources: dict[str, tuple[str, ...]] = {}
-
-        waited = [0.0]  # time spent pulling from upstream, not in this stage
-
-        def feed():
-            while True:
-                t0 = time.perf_counter()
-                it = next(stream, None)
-                waited[0] += time.perf_counter() - t0
-                if it is None:
-                    return
-                stats.records_in += 1
-                stats.seconds_in += it.duration
-                sources[it.record.id] = it.sources
-                yield it
-
-        gen = stage(feed(), self.ctx)
-        while True:
-            t0, w0 = time.perf_counter(), waited[0]
-            try:
-                it = next(gen)
-            except StopIteration:
-                break
-            finally:
-                stats.time += time.perf_counter() - t0 - (waited[0] - w0)
-            _count_out([it], stats)
-            parts = it.record.extra.get("parts")
-            ids = [p["id"] for p in parts] if parts else [it.record.id]
-            srcs = tuple(s for i in ids for s in sources.pop(i, ()))
-            it.sources = srcs or it.sources
-            yield from self._divert([it])
-
-    def _divert(self, items: list[Item]) -> Iterator[Item]:
-        for it in items:
-            if it.rejected:
-                self.output.write(it)
-            else:
-                yield it
+    def _unique(self, records: Iterable[Record]) -> Iterator[Record]:
+        """Count every input record; set a second record under an existing id aside."""
+        for rec in records:
+            if rec.id in self.output.outcome:
+                self.output.write(Item(rec, None).reject("input", "duplicate_id"))
+                continue
+            self.output.count_input(rec)
+            yield rec
 
 
 def _stage_order(key: str) -> tuple:
@@ -327,7 +271,7 @@ def _stage_order(key: str) -> tuple:
 def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], out_dir,
                  *, seed: int = 0, workers: int = 1, source: str = "",
                  fingerprint: str = "", on_progress: Callable[[float], None] | None = None,
-                 problems=None) -> dict:
+                 problems=None, block_seconds: float = BLOCK_SECONDS) -> dict:
     """Run ``stages`` over ``records()`` into ``out_dir``; returns what ``run.json`` holds.
 
     ``records`` is a factory: stages with a pre-pass read the input once more before the run.
@@ -340,7 +284,8 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
     out_dir = Path(out_dir)
     run_dir.prepare(out_dir)
     output = RunOutput(out_dir)
-    pipe = Pipeline(stages, output, seed=seed, workers=workers, on_progress=on_progress)
+    pipe = Pipeline(stages, output, seed=seed, workers=workers, on_progress=on_progress,
+                    block_seconds=block_seconds)
     t0 = time.perf_counter()
     output.open()
     try:
@@ -355,6 +300,7 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
         "input_fingerprint": fingerprint,
         "seed": seed,
         "workers": pipe.workers,
+        "block_seconds": block_seconds,
         "stages": [{"name": s.name, "params": {k: list(v) if isinstance(v, tuple) else v
                                                for k, v in s.values.items()}} for s in stages],
         "versions": run_dir.versions(),
