@@ -30,8 +30,14 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 # --- command registrations (one line per command module) ---
+from .cmd_datasets import datasets_app; app.add_typer(datasets_app, name="datasets")  # noqa: E702
+from .cmd_export import export; app.command()(export)  # noqa: E702
 from .cmd_run import run; app.command()(run)  # noqa: E702
 from .cmd_plugins import plugins; app.command()(plugins)  # noqa: E702
+from .cmd_cer import cer; app.command()(cer)  # noqa: E702
+from .cmd_train import train; app.command()(train)  # noqa: E702
+from .cmd_infer import infer; app.command()(infer)  # noqa: E702
+from .cmd_export_model import export_model; app.command()(export_model)  # noqa: E702
 # --- end of command registrations ---
 
 

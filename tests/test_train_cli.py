@@ -1,0 +1,89 @@
+"""The commands end to end: curate run demo → train tiny → infer → export-model → cer."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from curate.cli import app
+from manifests import Problems, read_manifest, write_manifest
+from manifests.textfile import read_name_text
+
+DEMO = Path(__file__).resolve().parents[1] / "curate" / "demo" / "manifest.jsonl"
+runner = CliRunner()
+
+
+def _ok(args: list[str]) -> str:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+def _fails(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()), result.output
+
+
+def test_run_train_infer_export_cer(tmp_path):
+    run = tmp_path / "run"
+    _ok(["run", "demo", "--plugins", "vad,short,chunk30,merge30", "--out", str(run),
+         "--workers", "1"])
+    rows = list(read_manifest(run / "manifest.jsonl"))
+    ckpt = tmp_path / "ckpt"
+    # the CLI's tiny model has the real 30 s window, so merged windows train as they are
+    out = _ok(["train", "--model", "tiny", "--data", str(run), "--stage", "sft",
+               "--lora", "r=4", "--max-steps", "8", "--logging-steps", "4", "--out", str(ckpt)])
+    assert "encoder window utilisation" in out and "LLM padding share" in out
+    assert "trainable parameters" in out
+    assert (ckpt / "adapter_config.json").is_file() and (ckpt / "train.json").is_file()
+
+    budget = ["--tokens-per-second", "2"]     # an 8-step model talks until the budget ends
+    _ok(["infer", "--model", str(ckpt), "--data", str(run), "--task", "asr", *budget,
+         "--out", str(tmp_path / "adapter.tsv")])
+    _ok(["export-model", "--model", str(ckpt), "--out", str(tmp_path / "merged")])
+    _ok(["infer", "--model", str(tmp_path / "merged"), "--data", str(run), "--task", "asr",
+         *budget, "--out", str(tmp_path / "merged.tsv")])
+    via_adapter = read_name_text(tmp_path / "adapter.tsv", Problems())
+    assert list(via_adapter) == [r.id for r in rows]
+    assert read_name_text(tmp_path / "merged.tsv", Problems()) == via_adapter
+    _ok(["cer", "--ref", str(run), "--hyp", str(tmp_path / "adapter.tsv")])
+    _fails(["infer", "--model", str(ckpt), "--data", str(run), "--out",
+            str(tmp_path / "adapter.tsv")], "exists")
+
+
+def test_refusals_are_clear_errors(tmp_path):
+    records = [r for r in read_manifest(DEMO) if 0.5 < r.duration < 8 and r.text][:3]
+    sensitive = tmp_path / "eval_only.jsonl"
+    write_manifest(sensitive, [replace(r, tags=["sensitive:phone"]) for r in records])
+    common = ["--model", "tiny:8", "--max-steps", "2", "--out", str(tmp_path / "x")]
+    _fails(["train", "--data", str(sensitive), *common], "tagged sensitive")
+    _fails(["train", "--data", str(sensitive), "--stage", "align", "--lora", "r=4", *common],
+           "align keeps frozen")
+    if not torch.cuda.is_available():
+        _fails(["train", "--data", str(sensitive), "--qlora", *common], "needs a CUDA GPU")
+    _fails(["train", "--data", str(sensitive), "--resume", *common], "no checkpoint")
+    _fails(["infer", "--model", str(tmp_path / "nowhere"), "--data", str(sensitive),
+            "--out", str(tmp_path / "h.tsv")], "never downloads")
+    _fails(["export-model", "--model", str(tmp_path), "--out", str(tmp_path / "m")],
+           "not a LoRA adapter")
+
+
+@pytest.mark.parametrize("flag", ["--resume", "--overwrite"])
+def test_a_second_run_must_resume_or_overwrite(tmp_path, flag):
+    records = [r for r in read_manifest(DEMO) if 0.5 < r.duration < 8 and r.text][:4]
+    data = tmp_path / "m.jsonl"
+    write_manifest(data, records)
+    args = ["train", "--model", "tiny:8", "--data", str(data), "--max-steps", "2",
+            "--save-steps", "1", "--out", str(tmp_path / "ckpt")]
+    _ok(args)
+    _fails(args, "--resume")
+    marker = tmp_path / "ckpt" / "checkpoints" / "checkpoint-2" / "from-the-first-run"
+    marker.touch()
+    _ok([*args, "--max-steps", "3", flag])
+    steps = sorted(p.name for p in (tmp_path / "ckpt" / "checkpoints").iterdir())
+    assert steps == ["checkpoint-1", "checkpoint-2", "checkpoint-3"]
+    assert marker.exists() == (flag == "--resume")      # resumed, or started over

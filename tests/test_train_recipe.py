@@ -1,0 +1,116 @@
+"""Each stage's trainable set is exactly as specified (checked against parameter names)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from train_adapter import model as M
+from train_adapter import recipe as R
+
+ENC, PROJ = "model.audio_tower.", "model.multi_modal_projector."
+LLM = ("model.language_model.", "lm_head.")
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return M.build_tiny(tmp_path_factory.mktemp("tiny"), ["打开空调", "导航到机场", "播放音乐"],
+                        window=8)
+
+
+@pytest.fixture(scope="module")
+def names(tiny_dir) -> list[str]:
+    model, _ = M.load(tiny_dir)
+    return [n for n, _ in model.named_parameters()]
+
+
+def _trained(tiny_dir, recipe: R.Recipe):
+    model, _ = M.load(tiny_dir)
+    model = R.apply(model, recipe)
+    return model, {n for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _expect(names, keep) -> set[str]:
+    return {n for n in names if keep(n)}
+
+
+def test_align_sft_full(tiny_dir, names):
+    encoder = _expect(names, lambda n: n.startswith(ENC) and "embed_positions" not in n)
+    projector = _expect(names, lambda n: n.startswith(PROJ))
+    llm = _expect(names, lambda n: n.startswith(LLM))
+    assert encoder and projector and llm
+    assert names and len(encoder | projector | llm) == len(names) - 1   # embed_positions frozen
+
+    model, trained = _trained(tiny_dir, R.Recipe("align"))
+    assert trained == encoder | projector and R.audio_path_trainable(model)
+    model, trained = _trained(tiny_dir, R.Recipe("sft"))
+    assert trained == llm and not R.audio_path_trainable(model)
+    _, trained = _trained(tiny_dir, R.Recipe("full"))
+    assert trained == encoder | projector | llm
+
+
+def test_partial_encoder(tiny_dir, names):
+    projector = _expect(names, lambda n: n.startswith(PROJ))
+    _, trained = _trained(tiny_dir, R.Recipe("align", encoder_layers=1))
+    assert trained == projector | _expect(
+        names, lambda n: n.startswith((ENC + "layers.1.", ENC + "layer_norm.")))
+    _, trained = _trained(tiny_dir, R.Recipe("align", encoder_layers=1, encoder_attn_only=True))
+    assert trained == projector | _expect(
+        names, lambda n: n.startswith(ENC + "layers.1.self_attn."))
+    _, trained = _trained(tiny_dir, R.Recipe("full", encoder_attn_only=True))
+    attn = _expect(names, lambda n: re.match(r"model\.audio_tower\.layers\.\d+\.self_attn\.", n))
+    assert trained == projector | attn | _expect(names, lambda n: n.startswith(LLM))
+    with pytest.raises(R.RecipeError, match="only 2 layers"):
+        _trained(tiny_dir, R.Recipe("align", encoder_layers=3))
+
+
+def test_lora_targets_only_the_llm_linears(tiny_dir):
+    model, trained = _trained(tiny_dir, R.Recipe("sft", lora=R.Lora(r=4, alpha=8)))
+    assert trained and all("lora_" in n for n in trained)
+    assert not any("audio_tower" in n for n, _ in model.named_parameters() if "lora_" in n)
+    adapted = {re.search(r"layers\.(\d+)\.\w+\.(\w+)\.lora_([AB])", n).groups() for n in trained}
+    assert adapted == {(layer, proj, ab) for layer in "01" for ab in "AB" for proj in
+                       ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                        "down_proj")}
+    table = dict((part, (total, train)) for part, total, train in R.trainable_table(model))
+    assert table["encoder"][1] == table["projector"][1] == table["LLM"][1] == 0
+    assert table["LoRA"][1] == sum(p.numel() for n, p in model.named_parameters() if n in trained)
+
+
+def test_full_with_lora_trains_the_saved_encoder_copy(tiny_dir):
+    model, trained = _trained(tiny_dir, R.Recipe("full", lora=R.Lora(r=4), encoder_layers=1))
+    lora = {n for n in trained if "lora_" in n}
+    rest = {n.split(".modules_to_save.default.")[1] for n in trained - lora}
+    plain, _ = M.load(tiny_dir)
+    tower = plain.model.audio_tower
+    assert lora and all("language_model" in n for n in lora)
+    assert rest == ({f"layers.1.{n}" for n, _ in tower.layers[1].named_parameters()}
+                    | {"layer_norm.weight", "layer_norm.bias", "linear.weight", "linear.bias"})
+    assert R.audio_path_trainable(model)
+    counted = dict((part, total) for part, total, _ in R.trainable_table(model))
+    assert counted["encoder"] == sum(p.numel() for p in tower.parameters())
+
+
+def test_impossible_combinations_are_refused():
+    with pytest.raises(R.RecipeError, match="align keeps frozen"):
+        R.Recipe("align", lora=R.Lora())
+    with pytest.raises(R.RecipeError, match="sft keeps the encoder frozen"):
+        R.Recipe("sft", encoder_layers=2)
+    with pytest.raises(R.RecipeError, match="--stage"):
+        R.Recipe("pretrain")
+    assert R.parse_lora("r=8,dropout=0.1") == R.Lora(r=8, alpha=32, dropout=0.1)
+    assert R.parse_lora("") == R.Lora()
+    with pytest.raises(R.RecipeError):
+        R.parse_lora("rank=8")
+    assert R.parse_encoder_layers("last:4") == 4 and R.parse_encoder_layers("all") is None
+    with pytest.raises(R.RecipeError):
+        R.parse_encoder_layers("first:2")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the error is for machines without CUDA")
+def test_qlora_without_cuda_is_a_clear_error():
+    recipe = R.Recipe("sft", qlora=True)
+    assert recipe.lora == R.Lora()
+    with pytest.raises(R.RecipeError, match="CUDA GPU"):
+        R.qlora_config()

@@ -1,0 +1,106 @@
+"""Batches built per step: audio decoded, features extracted and text tokenised here, so nothing
+is precomputed in memory.
+
+Each row is ``prompt + answer``. The processor expands the prompt's ``<|AUDIO|>`` to the clip's
+audio tokens; the answer (``text + <|im_end|>``) is tokenised on its own and appended, so the label
+boundary is exact whatever the tokenizer would merge across it. Labels are -100 everywhere but on
+the answer. Training pads on the right; generation pads on the left (its prompts end together).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from manifests.audio import AudioError, load
+
+from .data import Example
+from .prompts import ANSWER_END, AUDIO, Prompts
+
+IGNORE = -100
+SILENT_SECONDS = 0.1
+
+
+class Collator:
+    """``examples → model inputs``.
+
+    ``generation``: prompts only, left-padded, no labels. Otherwise labels and ``loss_mask`` (the
+    positions whose next token is labelled, for :mod:`.loss`) are added. ``silent_audio``: a batch
+    without any audio gets an extra row holding 0.1 s of silence and no labels, so the encoder
+    runs on every rank — needed when it or the projector trains (else DDP fails: no trainable
+    parameter in the graph) and whenever weights are sharded (ZeRO-3/FSDP gather them
+    collectively and would hang). Its own row keeps it out of the other rows' attention.
+    """
+
+    def __init__(self, processor, prompts: Prompts, *, generation: bool = False,
+                 silent_audio: bool = False) -> None:
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.prompts = prompts
+        self.generation = generation
+        self.silent_audio = silent_audio
+        self.pad_id = self.tokenizer.pad_token_id
+
+    def __call__(self, examples: list[Example]) -> dict[str, torch.Tensor]:
+        prompts, audios = [], []
+        for ex in examples:
+            prompts.append(self.prompts.render(ex.task, ex.hyp))
+            if ex.audio is not None:
+                audios.append(_read_audio(ex))
+        answers = [] if self.generation else [ex.text + ANSWER_END for ex in examples]
+        if self.silent_audio and not audios and not self.generation:
+            prompts.append(AUDIO)
+            audios.append(np.zeros(int(SILENT_SECONDS * 16000), dtype=np.float32))
+            answers.append(None)
+        enc = self.processor(text=prompts, audio=audios or None, sampling_rate=16000,
+                             padding=True, return_tensors="pt")
+        prompt_ids = [row[mask.bool()].tolist()
+                      for row, mask in zip(enc["input_ids"], enc["attention_mask"])]
+        if self.generation:
+            batch = self._pad(prompt_ids, [[IGNORE] * len(p) for p in prompt_ids], left=True)
+            del batch["labels"]
+        else:
+            answer_ids = self.tokenizer([a or "" for a in answers],
+                                        add_special_tokens=False)["input_ids"]
+            rows, labels = [], []
+            for p, a, answer in zip(prompt_ids, answer_ids, answers):
+                a = a if answer is not None else []
+                rows.append(p + a)
+                labels.append([IGNORE] * len(p) + a)
+            batch = self._pad(rows, labels, left=False)
+            batch["loss_mask"] = batch["labels"][:, 1:] != IGNORE
+        if audios:
+            batch["input_features"] = enc["input_features"]
+            batch["feature_attention_mask"] = enc["feature_attention_mask"]
+        return batch
+
+    def _pad(self, rows: list[list[int]], labels: list[list[int]], left: bool) -> dict:
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        lab = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+        for i, (r, lb) in enumerate(zip(rows, labels)):
+            span = slice(width - len(r), width) if left else slice(0, len(r))
+            ids[i, span] = torch.tensor(r)
+            mask[i, span] = 1
+            lab[i, span] = torch.tensor(lb)
+        return {"input_ids": ids, "attention_mask": mask, "labels": lab}
+
+
+def _read_audio(ex: Example) -> np.ndarray:
+    try:
+        return load(ex.audio, ex.offset, ex.duration)
+    except AudioError as e:
+        raise AudioError(e.reason, f"record {ex.id}: {e.detail}") from None
+
+
+def token_lengths(examples: list[Example], prompts: Prompts, tokenizer) -> list[int]:
+    """LLM row lengths as :class:`Collator` builds them, with audio tokens counted from the
+    duration, so batching can be planned without decoding any audio."""
+    from .model import audio_tokens
+
+    rendered = tokenizer([prompts.render(ex.task, ex.hyp) for ex in examples],
+                         add_special_tokens=False)["input_ids"]
+    answers = tokenizer([ex.text + ANSWER_END for ex in examples],
+                        add_special_tokens=False)["input_ids"]
+    return [len(p) + len(a) + (audio_tokens(ex.duration) - 1 if ex.audio is not None else 0)
+            for ex, p, a in zip(examples, rendered, answers)]

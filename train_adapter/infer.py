@@ -1,0 +1,160 @@
+"""Batched greedy generation into a ``name<TAB>text`` file that can be resumed.
+
+Examples are sorted by duration so a batch shares its prompt length (little left padding) and its
+``max_new_tokens`` (scaled by the longest clip's duration). A row whose output starts looping (one
+n-gram repeated) is stopped early and the loop collapsed to one copy. Results are appended to
+``OUT.partial`` batch by batch; a rerun skips the names already there, and the finished file is
+written atomically in input order.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
+
+from manifests.textfile import write_name_text
+
+from .collator import Collator
+from .data import Example
+
+LOOP_MAX_NGRAM = 8     # longest repeated unit (tokens) the guard looks for
+LOOP_MIN_TOKENS = 16   # a loop must cover at least this many tokens ...
+LOOP_MIN_REPEATS = 4   # ... and repeat its unit at least this often
+
+
+def loop_unit(ids: list[int]) -> int:
+    """Length of the n-gram that ``ids`` ends repeating (a decoding loop), or 0 when none."""
+    for n in range(1, LOOP_MAX_NGRAM + 1):
+        repeats = max(LOOP_MIN_REPEATS, math.ceil(LOOP_MIN_TOKENS / n))
+        span = n * repeats
+        if len(ids) < span:
+            break
+        tail = ids[-span:]
+        if all(tail[i] == tail[i % n] for i in range(span)):
+            return n
+    return 0
+
+
+def trim_loop(ids: list[int]) -> list[int]:
+    """Collapse a looping tail to a single copy of its unit."""
+    n = loop_unit(ids)
+    if not n:
+        return ids
+    unit = ids[-n:]
+    end = len(ids)
+    while end - n >= n and ids[end - 2 * n:end - n] == unit:
+        end -= n
+    return ids[:end]
+
+
+class RepetitionGuard(StoppingCriteria):
+    """Stops each row on its own as soon as its generated tokens end in a loop."""
+
+    def __init__(self, prompt_length: int) -> None:
+        self.start = prompt_length
+
+    def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
+        return torch.tensor([loop_unit(row[self.start:].tolist()) > 0 for row in input_ids],
+                            dtype=torch.bool, device=input_ids.device)
+
+
+def new_token_budget(batch: list[Example], tokenizer, tokens_per_second: float) -> int:
+    """Enough new tokens for the longest clip's speech (or twice the hypothesis to correct)."""
+    budget = max(math.ceil(ex.duration * tokens_per_second) for ex in batch) + 8
+    hyps = [ex.hyp for ex in batch if ex.hyp]
+    if hyps:
+        longest = max(len(ids) for ids in tokenizer(hyps, add_special_tokens=False)["input_ids"])
+        budget = max(budget, 2 * longest + 8)
+    return budget
+
+
+@dataclass
+class InferStats:
+    resumed: int = 0         # already in OUT.partial from an earlier, interrupted run
+    written: int = 0
+    audio_seconds: float = 0.0
+    wall: float = 0.0
+
+
+def pending(examples: list[Example], out: Path) -> list[Example]:
+    """The examples an interrupted run into ``out`` has not written yet."""
+    done = _read_partial(out.with_name(out.name + ".partial"))
+    return [ex for ex in examples if ex.id not in done]
+
+
+def transcribe(model, processor, prompts, examples: list[Example], out: Path, *,
+               batch_size: int = 8, tokens_per_second: float = 8.0,
+               on_batch=None) -> InferStats:
+    """Generate a text for every example and write ``out`` (``name<TAB>text``).
+
+    ``on_batch(audio_seconds)`` is called after each batch (for a progress bar)."""
+    stats = InferStats()
+    partial = out.with_name(out.name + ".partial")
+    done = _read_partial(partial)
+    stats.resumed = sum(ex.id in done for ex in examples)
+    todo = sorted((ex for ex in examples if ex.id not in done), key=lambda ex: -ex.duration)
+    collator = Collator(processor, prompts, generation=True)
+    tokenizer = processor.tokenizer
+    stop_ids = [tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
+    device = next(model.parameters()).device
+    model.eval()
+    t0 = time.perf_counter()
+    with open(partial, "a", encoding="utf-8") as sink, torch.inference_mode():
+        for i in range(0, len(todo), batch_size):
+            batch = todo[i:i + batch_size]
+            inputs = {k: v.to(device) for k, v in collator(batch).items()}
+            if "input_features" in inputs:
+                inputs["input_features"] = inputs["input_features"].to(model.dtype)
+            prompt_length = inputs["input_ids"].shape[1]
+            generated = model.generate(
+                **inputs, do_sample=False, num_beams=1,
+                max_new_tokens=new_token_budget(batch, tokenizer, tokens_per_second),
+                eos_token_id=stop_ids, pad_token_id=tokenizer.pad_token_id,
+                stopping_criteria=StoppingCriteriaList([RepetitionGuard(prompt_length)]))
+            lines = []
+            for ex, row in zip(batch, generated[:, prompt_length:].tolist()):
+                text = _decode(row, stop_ids, tokenizer)
+                done[ex.id] = text
+                lines.append(f"{ex.id}\t{text}\n")
+            sink.write("".join(lines))
+            sink.flush()
+            os.fsync(sink.fileno())
+            seconds = sum(ex.duration for ex in batch)
+            stats.audio_seconds += seconds
+            if on_batch:
+                on_batch(seconds)
+    write_name_text(out, [(ex.id, done[ex.id]) for ex in examples])
+    partial.unlink()
+    stats.written = len(examples)
+    stats.wall = time.perf_counter() - t0
+    return stats
+
+
+def _decode(row: list[int], stop_ids: list[int], tokenizer) -> str:
+    for j, tok in enumerate(row):
+        if tok in stop_ids:
+            row = row[:j]
+            break
+    text = tokenizer.decode(trim_loop(row), skip_special_tokens=True)
+    return " ".join(text.split())   # no tab or newline may reach the name<TAB>text file
+
+
+def _read_partial(partial: Path) -> dict[str, str]:
+    """Names already generated by an interrupted run; a torn last line is dropped (redone)."""
+    if not partial.is_file():
+        return {}
+    raw = partial.read_text(encoding="utf-8", errors="replace")
+    if raw and not raw.endswith("\n"):
+        raw = raw[:raw.rfind("\n") + 1]
+        partial.write_text(raw, encoding="utf-8")
+    done = {}
+    for line in raw.splitlines():
+        name, tab, text = line.partition("\t")
+        if tab:
+            done[name] = text
+    return done

@@ -1,0 +1,264 @@
+"""The training loop: the HF Trainer with the adapter's sampler, loss, logging and outputs.
+
+Runs as one process or under ``torchrun`` / ``accelerate launch`` (DDP; DeepSpeed ZeRO-2/3 and
+FSDP through ``--deepspeed`` / ``--fsdp`` config files, see ``configs/README.md``). TensorBoard logs
+go to ``$TENSORBOARD_LOGGING_DIR`` (default ``OUT/tensorboard``): loss, grad_norm, learning rate,
+samples/s and tokens/s.
+
+Output folder: ``checkpoints/checkpoint-N`` (for ``--resume``), then the final model in ``OUT``
+itself — a full checkpoint, or with LoRA the adapter (``OUT/adapter`` plus a merged full
+checkpoint in ``OUT`` when ``merge_lora``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import PrinterCallback
+
+from .loss import token_loss
+from .sampler import LengthGroupedSampler
+
+console = Console(stderr=True)
+# A user's choice, read once: each run then points the variable at its own folder by default.
+USER_TENSORBOARD_DIR = os.environ.get("TENSORBOARD_LOGGING_DIR")
+
+
+@dataclass
+class Settings:
+    """The loop's knobs (the CLI's options)."""
+
+    out: Path
+    batch_size: int = 4
+    grad_accum: int = 1
+    lr: float = 2e-5
+    max_steps: int = -1
+    epochs: float = 1.0
+    warmup: float = 0.03          # a fraction of the steps (< 1) or a step count
+    weight_decay: float = 0.0
+    seed: int = 0
+    logging_steps: int = 10
+    save_steps: int = 500
+    save_total_limit: int = 3
+    eval_steps: int | None = None
+    grouped: bool = True
+    num_workers: int = 0
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    deepspeed: str | None = None
+    fsdp: str | None = None
+
+    @property
+    def checkpoints(self) -> Path:
+        return Path(self.out) / "checkpoints"
+
+
+def training_arguments(s: Settings, has_eval: bool) -> TrainingArguments:
+    os.environ["TENSORBOARD_LOGGING_DIR"] = USER_TENSORBOARD_DIR or str(Path(s.out) / "tensorboard")
+    return TrainingArguments(
+        output_dir=str(s.checkpoints),
+        per_device_train_batch_size=s.batch_size,
+        per_device_eval_batch_size=s.batch_size,
+        gradient_accumulation_steps=s.grad_accum,
+        learning_rate=s.lr,
+        weight_decay=s.weight_decay,
+        max_steps=s.max_steps,
+        num_train_epochs=s.epochs,
+        warmup_steps=s.warmup,
+        lr_scheduler_type="cosine",
+        logging_steps=s.logging_steps,
+        save_strategy="steps",
+        save_steps=s.save_steps,
+        save_total_limit=s.save_total_limit,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=s.eval_steps or s.save_steps,
+        prediction_loss_only=True,
+        report_to=["tensorboard"] if _has_tensorboard() else [],
+        seed=s.seed,
+        bf16=s.bf16,
+        remove_unused_columns=False,         # examples are dataclasses, batched by our collator
+        label_names=["labels"],
+        dataloader_num_workers=s.num_workers,
+        ddp_find_unused_parameters=False,    # the silent clip keeps every trainable part in use
+        dataloader_pin_memory=torch.cuda.is_available(),
+        # without a GPU, torchrun processes must be told to form a gloo group on the CPU
+        use_cpu=not torch.cuda.is_available(),
+        ddp_backend="gloo" if not torch.cuda.is_available()
+        and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
+        include_num_input_tokens_seen="non_padding",
+        average_tokens_across_devices=True,
+        disable_tqdm=True,                   # RichProgress draws the bar
+        deepspeed=s.deepspeed,
+        fsdp=bool(s.fsdp),
+        fsdp_config=s.fsdp,
+        # non-reentrant checkpointing works with frozen inputs (LoRA) and DDP; named only when on
+        # because the option is being renamed (activation_checkpointing) in transformers 5.x
+        **({"gradient_checkpointing": True,
+            "gradient_checkpointing_kwargs": {"use_reentrant": False}}
+           if s.gradient_checkpointing else {}),
+    )
+
+
+def _has_tensorboard() -> bool:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        console.print("[yellow]tensorboard is not installed: no TensorBoard logs[/]")
+        return False
+    return True
+
+
+def step_rows(args: TrainingArguments) -> int:
+    """Examples per optimizer step, over all micro-batches and processes."""
+    return args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+
+
+class AdapterTrainer(Trainer):
+    """The HF Trainer with a length-grouped sampler and throughput in the logs."""
+
+    def __init__(self, *args, lengths: list[int], grouped: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lengths = lengths
+        self.grouped = grouped
+        self._mark: tuple[float, int, int] | None = None   # time, step, tokens at the last log
+
+    def _get_train_sampler(self, train_dataset=None):
+        return LengthGroupedSampler(self.lengths, step_rows(self.args), seed=self.args.seed,
+                                    grouped=self.grouped)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        """``save_pretrained`` writes the hub's key layout, which the Trainer's plain
+        ``load_state_dict`` does not map back (it would silently resume from the initial
+        weights); full checkpoints are read through ``from_pretrained``, which maps the keys.
+        Adapters, DeepSpeed and FSDP checkpoints keep the Trainer's own loading."""
+        model = model if model is not None else self.model
+        folder = Path(resume_from_checkpoint)
+        if hasattr(model, "peft_config") or self.is_fsdp_enabled or not any(
+                (folder / name).is_file()
+                for name in ("model.safetensors", "model.safetensors.index.json")):
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        saved = type(model).from_pretrained(str(folder), dtype=model.dtype, local_files_only=True)
+        model.load_state_dict(saved.state_dict())
+        del saved
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        if self._mark is None:
+            self._mark = (time.perf_counter(), self.state.global_step,
+                          self.state.num_input_tokens_seen)
+        return super().training_step(model, inputs, num_items_in_batch)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._mark is not None:
+            t0, step0, tokens0 = self._mark
+            now = time.perf_counter()
+            elapsed = max(now - t0, 1e-9)
+            logs["samples_per_second"] = round(
+                (self.state.global_step - step0) * step_rows(self.args) / elapsed, 3)
+            logs["tokens_per_second"] = round(
+                (self.state.num_input_tokens_seen - tokens0) / elapsed, 1)
+            self._mark = (now, self.state.global_step, self.state.num_input_tokens_seen)
+        super().log(logs, start_time)
+
+
+class RichProgress(TrainerCallback):
+    """A rich progress bar with loss, learning rate and throughput, on the main process only."""
+
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+        self.task = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        self.progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
+                                 console=console, transient=False)
+        self.task = self.progress.add_task("train", total=state.max_steps,
+                                           completed=state.global_step, info="")
+        self.progress.start()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.progress:
+            self.progress.update(self.task, completed=state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not self.progress or not logs:
+            return
+        if "loss" in logs:
+            info = (f"loss {logs['loss']:.4f}  lr {logs.get('learning_rate', 0):.2e}  "
+                    f"{logs.get('samples_per_second', 0):.1f} samples/s  "
+                    f"{logs.get('tokens_per_second', 0):.0f} tok/s")
+            self.progress.update(self.task, info=info)
+            self.progress.console.print(f"step {state.global_step}: {info}")
+        elif "eval_loss" in logs:
+            self.progress.console.print(
+                f"step {state.global_step}: eval loss {logs['eval_loss']:.4f}")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.progress:
+            self.progress.stop()
+            self.progress = None
+
+
+def build_trainer(model, processor, train, collator, lengths, args: TrainingArguments, *,
+                  grouped: bool = True, eval_data=None) -> AdapterTrainer:
+    """A trainer whose loss is :func:`.loss.token_loss` (the model must carry
+    :class:`.loss.LabelledLogits` hooks)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base.accepts_loss_kwargs = False   # the loss is ours: never pass num_items_in_batch to forward
+    base.config.use_cache = False
+    trainer = AdapterTrainer(model=model, args=args, train_dataset=train, eval_dataset=eval_data,
+                             data_collator=collator, processing_class=processor,
+                             compute_loss_func=token_loss, lengths=lengths, grouped=grouped,
+                             callbacks=[RichProgress()])
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def save_final(trainer: AdapterTrainer, processor, prompts, out: Path, *, lora: bool,
+               merge_lora: bool, record: dict) -> Path:
+    """Write the trained model to ``out`` (see the module docstring); returns the folder that
+    ``curate infer --model`` should load."""
+    target = out / "adapter" if lora and merge_lora else out
+    trainer.save_model(str(target))   # gathers ZeRO-3 / FSDP shards; writes on the main process
+    trainer.accelerator.wait_for_everyone()
+    if trainer.is_world_process_zero():
+        for folder in {target, out}:
+            folder.mkdir(parents=True, exist_ok=True)
+            processor.save_pretrained(str(folder))
+            prompts.save(folder)
+        if target != out:
+            merge_adapter(target, out)
+        (out / "train.json").write_text(json.dumps(record, indent=2, ensure_ascii=False,
+                                                   default=str) + "\n", encoding="utf-8")
+    trainer.accelerator.wait_for_everyone()
+    return out
+
+
+def merge_adapter(adapter_dir: Path, out: Path) -> Path:
+    """Merge a LoRA adapter folder into its base and write a full checkpoint to ``out``."""
+    from .model import load
+    from .prompts import PROMPTS_FILE
+
+    model, processor = load(adapter_dir, dtype="auto")
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out))
+    processor.save_pretrained(str(out))
+    prompts = Path(adapter_dir) / PROMPTS_FILE
+    if prompts.is_file() and Path(out).resolve() != Path(adapter_dir).resolve():
+        (Path(out) / PROMPTS_FILE).write_text(prompts.read_text(encoding="utf-8"), encoding="utf-8")
+    return out
+
+
+def settings_record(s: Settings) -> dict:
+    d = asdict(s)
+    d["out"] = str(s.out)
+    d["torch"] = torch.__version__
+    return d
