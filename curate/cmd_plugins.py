@@ -21,7 +21,7 @@ def plugins() -> None:
         except Exception as e:  # a broken third-party plugin must not hide the others
             console.print(f"[bold red]{name}[/]  ({ep.value}) failed to load: {e}")
             continue
-        console.print(f"[bold cyan]{name}[/]  {cls.summary}  [dim]({ep.value}, {cls.kind})[/]")
+        console.print(f"[bold cyan]{name}[/]  {cls.summary}  [dim]({ep.value})[/]")
         if cls.params:
             table = Table(show_header=True, box=None, padding=(0, 2))
             for col in ("parameter", "type", "default", "meaning"):

@@ -5,9 +5,9 @@ fewer; a splitter yields more; a packer yields one for several. Rejected items a
 marked with :meth:`Item.reject`; the executor takes them out of the stream and writes them to
 ``rejected.jsonl``. Stages never do I/O on the output: the executor writes changed audio once.
 
-Kinds:
-  * ``map`` stages look at one record at a time and run in parallel worker processes;
-  * ``stream`` stages see the whole ordered stream (merge30) and run in the main process.
+The executor runs the whole chain of stages in worker processes, each over a block of consecutive
+records (about 30 minutes of input audio), so a stage that looks across records (merge30) sees
+them in source order, within a block.
 
 Randomness is drawn from :meth:`Context.rng`, seeded by the run seed, the stage and the record id,
 so results do not depend on worker count or order; what was drawn goes into the record's lineage.
@@ -162,7 +162,6 @@ class Stage(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
     params: ClassVar[dict[str, Param]] = {}
-    kind: ClassVar[str] = "map"
     needs_audio: ClassVar[bool] = True
 
     def __init__(self, **values: Any) -> None:

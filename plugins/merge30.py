@@ -9,7 +9,9 @@ Labelled and unlabelled records are never mixed (a window would carry a transcri
 of its audio), nor are records of different splits (train audio must not leak into eval windows,
 nor sensitive eval-only audio into training); ``group_by`` keeps windows within one value of any
 field, e.g. one speaker. A record that has no neighbour to pack with passes through untouched.
-Only the window being filled is held in memory.
+Only the window being filled is held in memory. The executor hands each worker a block of about
+30 minutes of consecutive input, so windows do not span two blocks (at most one part-filled window
+per block).
 """
 from __future__ import annotations
 
@@ -31,7 +33,6 @@ _RECORD_FIELDS = {f.name for f in fields(Record)} - {"extra"}
 class Merge30(Stage):
     name = "merge30"
     summary = "pack consecutive short records into windows of up to max seconds"
-    kind = "stream"
     params = {
         "max": Param("float", 30.0, "longest merged window in seconds, gaps included"),
         "gap": Param("float", 1.0, "seconds of silence between two packed records"),
