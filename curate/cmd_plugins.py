@@ -1,7 +1,6 @@
 """``curate plugins``: list the installed stages and their parameters."""
 from __future__ import annotations
 
-import typer
 
 
 def plugins() -> None:

@@ -1,13 +1,15 @@
 """Pieces every importer shares: line reading with problem reporting, header probes, id checks."""
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ..audio import AudioError, AudioInfo, probe
 from ..problems import Problems
+from ..record import Record
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aif", ".aiff", ".au", ".sph")
 
@@ -158,3 +160,28 @@ def seconds_field(obj: dict, name: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"'{name}' must be a number of seconds, got {value!r}")
     return float(value)
+
+
+def read_json_records(path: Path, problems: Problems, make: Callable[[object], Record],
+                      id_key: str) -> Iterator[Record]:
+    """The loop of the JSON-lines importers: parse each line, build its record with ``make``, and
+    report a bad line (not JSON, bad fields, unusable audio, repeated id) with its line and id."""
+    guard = IdGuard(problems)
+    for lineno, line in read_lines(path, problems):
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            problems.add(path, f"not valid JSON ({e.msg}, column {e.colno})", line=lineno)
+            continue
+        rid = obj.get(id_key) if isinstance(obj, dict) else None
+        rid = rid if isinstance(rid, str) else None
+        try:
+            record = make(obj)
+        except AudioError as e:   # a ValueError too, so it is caught first
+            problems.add(path, audio_problem(e), line=lineno, id=rid)
+            continue
+        except ValueError as e:
+            problems.add(path, str(e), line=lineno, id=rid)
+            continue
+        if guard.accept(record.id, path, lineno):
+            yield record

@@ -12,11 +12,10 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from ..audio import AudioError
 from ..problems import Problems
 from ..record import Record
-from .common import (IdGuard, ProbeCache, SourceError, audio_problem, clamp_slice, read_lines,
-                     resolve_path, seconds_field)
+from .common import (ProbeCache, SourceError, clamp_slice, read_json_records, resolve_path,
+                     seconds_field)
 
 SUFFIXES = (".json", ".jsonl")
 
@@ -62,24 +61,7 @@ def read(path, problems: Problems) -> Iterator[Record]:
     path = manifest_file(path)
     base = path.resolve().parent
     probe = ProbeCache()
-    guard = IdGuard(problems)
-    for lineno, line in read_lines(path, problems):
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            problems.add(path, f"not valid JSON ({e.msg}, column {e.colno})", line=lineno)
-            continue
-        rid = obj.get("id") if isinstance(obj, dict) else None
-        try:
-            record = _record(obj, base, probe)
-        except AudioError as e:   # a ValueError too, so it is caught first
-            problems.add(path, audio_problem(e), line=lineno, id=rid)
-            continue
-        except ValueError as e:
-            problems.add(path, str(e), line=lineno, id=rid if isinstance(rid, str) else None)
-            continue
-        if guard.accept(record.id, path, lineno):
-            yield record
+    yield from read_json_records(path, problems, lambda obj: _record(obj, base, probe), "id")
 
 
 def _record(obj, base: Path, probe: ProbeCache) -> Record:
