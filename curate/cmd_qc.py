@@ -1,0 +1,203 @@
+"""``curate qc``: can the labels of a dataset or a run be trusted, and what goes back to the
+annotators."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+STAGES = ("qc", "sensitive")
+
+
+def qc(
+    target: Annotated[str, typer.Argument(help="Dataset name (`demo` is built in), a manifest "
+                                               ".jsonl, or a run directory.")],
+    out: Annotated[Optional[Path], typer.Option(
+        help="Output folder for report.html, flagged.jsonl and qc.json (default: the run "
+             "directory itself; for a dataset, runs/NAME/qc-<id>/, which also holds the checked "
+             "manifests).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="STAGE.PARAM=VALUE for the qc or sensitive stage, repeatable, e.g. "
+                      "--set qc.snr_min=15 (see `curate plugins`).")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes for a dataset (default: number "
+                                              "of cores).")] = 0,
+    max_audio: Annotated[int, typer.Option(
+        help="Flagged records whose audio is embedded in report.html (each adds ~60 kB per "
+             "3 s).")] = 300,
+    worst: Annotated[int, typer.Option(help="Worst examples listed per tag.")] = 5,
+    force: Annotated[bool, typer.Option(help="Check a dataset again even if its qc run is "
+                                             "complete.")] = False,
+) -> None:
+    """Check annotation quality: unclear spans, empty labels, odd characters, speaking rates that
+    do not fit the audio, label/hyp disagreement, clipping, level, SNR, duplicates and personal
+    data. Prints a summary per tag, batch and speaker, and writes report.html (plots, and the
+    flagged records with their audio) and flagged.jsonl (to send back to annotation).
+
+    Example: curate qc demo --out qc_demo
+
+    A dataset is run through the qc and sensitive stages first (records with personal data land in
+    eval_only.jsonl); a run directory is read as it is, and records it has not checked yet are
+    checked now.
+    """
+    from rich.console import Console
+    from rich.markup import escape
+
+    from manifests import Problems
+
+    from . import plugin_registry, run_dir
+    from .qc_report import RUN_FILES, load_run
+    from .registry import RegistryError, resolve_manifest
+    from .stage import ParamError
+
+    console, err = Console(), Console(stderr=True)
+    try:
+        settings = plugin_registry.parse_sets(set_ or [])
+        stray = sorted(set(settings) - set(STAGES))
+        if stray:
+            raise ParamError(f"curate qc runs the stages {', '.join(STAGES)}; no settings for "
+                             f"{', '.join(stray)}")
+        if "drop" in settings.get("qc", {}):
+            raise ParamError("qc.drop moves records out of a run: use `curate run --plugins qc "
+                             "--set qc.drop=...`; `curate qc` only reports")
+        stages = plugin_registry.build_stages(list(STAGES), settings)
+        path = Path(target)
+        is_run = path.is_dir() and any((path / name).is_file() for name, _ in RUN_FILES)
+        manifest = None if is_run else resolve_manifest(target)
+    except (RegistryError, ParamError) as e:
+        err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
+        raise typer.Exit(2)
+
+    if is_run:
+        source_dir, out_dir = path, out or path
+    else:
+        source_dir = out_dir = out or _default_out(target, manifest, stages)
+        try:
+            _check_dataset(manifest, stages, source_dir, workers or os.cpu_count() or 1, force,
+                           err)
+        except run_dir.RunDirError as e:
+            err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
+            raise typer.Exit(2)
+
+    problems = Problems()
+    entries = load_run(source_dir, problems)
+    if not entries:
+        err.print(f"[red]error:[/] {escape(str(source_dir))} holds no readable record",
+                  soft_wrap=True)
+        raise typer.Exit(2)
+    _check_unchecked(entries, stages, err, problems)
+    _write_outputs(entries, out_dir, target, str(manifest or source_dir), max_audio, worst,
+                   console, err)
+    for p in list(problems)[:20]:
+        err.print(f"[yellow]set aside:[/] {escape(str(p))}", soft_wrap=True)
+    if len(problems) > 20:
+        err.print(f"[yellow]… and {len(problems) - 20} more[/]")
+    typer.echo(str(out_dir))
+
+
+def _default_out(target: str, manifest: Path, stages) -> Path:
+    from . import run_dir
+
+    config = {"stages": [[s.name, s.values] for s in stages], "seed": 0}
+    name = target if manifest.name != target else manifest.stem
+    return (Path("runs") / Path(name).name /
+            f"qc-{run_dir.run_id(run_dir.file_fingerprint(manifest), config)}")
+
+
+def _check_dataset(manifest: Path, stages, out_dir: Path, workers: int, force: bool, err) -> None:
+    """Run the qc and sensitive stages over a dataset into ``out_dir`` (a run directory)."""
+    from rich.markup import escape
+
+    from manifests import Problems, read_manifest
+
+    from . import run_dir
+    from .pipeline import run_pipeline
+    from .progress import hours_progress
+
+    if run_dir.is_complete(out_dir) and not force:
+        err.print(f"already checked: {out_dir} (use --force to check again)")
+        return
+    problems = Problems()
+
+    def records():
+        problems.items.clear()
+        return read_manifest(manifest, problems)
+
+    total = sum(r.duration for r in read_manifest(manifest, Problems()))
+    with hours_progress(err, total, "checking") as advance:
+        run_pipeline(records, stages, out_dir, workers=workers, source=str(manifest),
+                     fingerprint=run_dir.file_fingerprint(manifest), on_progress=advance,
+                     problems=problems)
+    for p in list(problems)[:20]:
+        err.print(f"[yellow]unreadable input line:[/] {escape(str(p))}", soft_wrap=True)
+
+
+def _check_unchecked(entries, stages, err, problems) -> None:
+    """Run the checks on records of a run that the qc stage has not seen (the run had no qc
+    stage, or merged records after it); the run's own files are left as they are."""
+    import numpy as np
+
+    from manifests.audio import AudioError, load
+
+    from .progress import hours_progress
+    from .qc_report import checked
+    from .stage import Context, Item
+
+    qc_stage, sensitive = stages
+    data = [e for e in entries if e.where != "rejected"]
+    for e in data:
+        sensitive.tag(e.record)  # text only: cheap, and a leak into manifest.jsonl must show
+    todo = [e for e in data if not checked(e.record)]
+    if not todo:
+        return
+    qc_stage.prepare(e.record for e in data)
+    ctx = Context()
+    with hours_progress(err, sum(e.record.duration for e in todo), "checking") as advance:
+        for e in todo:
+            rec = e.record
+            try:
+                audio = load(rec.audio, rec.offset, rec.duration)
+                if not np.isfinite(audio).all():
+                    raise AudioError("corrupt_audio", f"{rec.audio}: samples that are not numbers")
+            except AudioError as exc:
+                problems.add(rec.audio, f"audio not checked ({exc.reason})", id=rec.id)
+            else:
+                for _ in qc_stage(iter([Item(rec, audio)]), ctx):
+                    pass
+            advance(rec.duration)
+
+
+def _write_outputs(entries, out_dir: Path, target: str, source: str, max_audio: int, worst: int,
+                   console, err) -> None:
+    from manifests import atomic_write_text
+    from manifests.audio import AudioError
+
+    from .qc_html import audio_data_uri, render
+    from .qc_report import example, flagged, mark_duplicates, summarize, write_flagged
+    from .qc_summary import print_qc_summary
+
+    mark_duplicates(entries)
+    report = summarize(entries, worst)
+    rows = []
+    for i, e in enumerate(flagged(entries)):
+        row = example(e)
+        if e.sensitive:
+            row["audio_note"] = "not embedded: personal data"
+        elif i >= max_audio:
+            row["audio_note"] = f"not embedded (--max-audio {max_audio})"
+        else:
+            try:
+                row["audio"] = audio_data_uri(e.record.audio, e.record.offset, e.record.duration)
+            except AudioError as exc:
+                row["audio_note"] = f"audio unreadable: {exc.reason}"
+        rows.append(row)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "report.html",
+                      render(report, rows, f"QC report: {Path(target).name}", source))
+    n = write_flagged(out_dir / "flagged.jsonl", entries)
+    atomic_write_text(out_dir / "qc.json", json.dumps(report, ensure_ascii=False, indent=1) + "\n")
+    print_qc_summary(console, report)
+    err.print(f"[green]written:[/] {out_dir / 'report.html'}, {out_dir / 'flagged.jsonl'} "
+              f"({n} records), {out_dir / 'qc.json'}")
