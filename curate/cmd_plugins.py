@@ -9,6 +9,7 @@ def plugins() -> None:
     Example: curate plugins
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from . import plugin_registry
@@ -20,13 +21,13 @@ def plugins() -> None:
         except Exception as e:  # a broken third-party plugin must not hide the others
             console.print(f"[bold red]{name}[/]  ({ep.value}) failed to load: {e}")
             continue
-        console.print(f"[bold cyan]{name}[/]  {cls.summary}  [dim]({ep.value})[/]")
+        console.print(f"[bold cyan]{name}[/]  {escape(cls.summary)}  [dim]({ep.value})[/]")
         if cls.params:
             table = Table(show_header=True, box=None, padding=(0, 2))
             for col in ("parameter", "type", "default", "meaning"):
                 table.add_column(col)
             for pname, p in cls.params.items():
                 kind = p.type + (f" {{{'|'.join(map(str, p.choices))}}}" if p.choices else "")
-                table.add_row(f"{name}.{pname}", kind, p.describe_default(), p.help)
+                table.add_row(f"{name}.{pname}", kind, escape(p.describe_default()), escape(p.help))
             console.print(table)
         console.print()
