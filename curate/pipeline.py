@@ -164,6 +164,7 @@ def _staged(key: str, stage: Stage, upstream: Iterator[Item], ctx: Context, stat
             it.sources = tuple(s for p in parts for s in fed.pop(p["id"], ())) if parts else last
         fed.pop(it.record.id, None)
         if it.rejected:
+            it.audio = None  # a block may reject much; keep only its records
             rejected.append(it)
         else:
             yield it
@@ -187,8 +188,6 @@ def _run_block(records: list[Record]) -> tuple[list[Item], dict[str, StageStats]
         write.time += time.perf_counter() - t0
         it.audio = None  # the main process needs only the record
         kept.append(it)
-    for it in rejected:
-        it.audio = None
     return rejected + kept, stats
 
 
