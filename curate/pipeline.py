@@ -236,14 +236,19 @@ class Pipeline:
         else:
             _init_worker(self.stages, self.ctx, self.output)
         try:
-            tasks = ((block,) for block in blocks(self._unique(records()), self.block_seconds))
-            for items, stats in _ordered(pool, _run_block, tasks, 2 * self.workers):
+            sizes: deque[float] = deque()  # input seconds of the blocks in flight, in order
+
+            def tasks():
+                for block in blocks(self._unique(records()), self.block_seconds):
+                    sizes.append(sum(r.duration for r in block))
+                    yield (block,)
+
+            for items, stats in _ordered(pool, _run_block, tasks(), 2 * self.workers):
                 for key, st in stats.items():
                     self.stats.setdefault(key, StageStats()).add(st)
                 for it in items:
                     self.output.write(it)
-                self.on_progress(sum(self.output.source_seconds[s] for it in items
-                                     for s in it.sources if it.rejected_by != "input"))
+                self.on_progress(sizes.popleft())
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)

@@ -9,8 +9,11 @@ from rich.text import Text
 
 class HoursPerSecond(ProgressColumn):
     def render(self, task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:.3f} h/s", style="cyan")
+        # Average since the start: work arrives in blocks, so rich's windowed speed is often unset.
+        elapsed = task.finished_time if task.finished else task.elapsed
+        if not elapsed or not task.completed:
+            return Text("", style="cyan")
+        return Text(f"{task.completed / elapsed:.3f} h/s", style="cyan")
 
 
 @contextmanager
