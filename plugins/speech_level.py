@@ -77,5 +77,6 @@ def mean_power(audio: np.ndarray, mask: np.ndarray) -> float:
     """Mean power of the masked samples (0.0 when the mask is empty)."""
     if not mask.any():
         return 0.0
-    sel = audio[mask].astype(np.float64)
-    return float(np.mean(sel * sel))
+    sel = audio[mask]
+    # float32 dot (BLAS): no squared copy; its rounding is far below the 0.1 dB SNR steps
+    return float(np.dot(sel, sel)) / sel.size
