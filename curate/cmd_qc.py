@@ -152,8 +152,8 @@ def _check_unchecked(entries, stages, err, problems) -> None:
     todo = [e for e in data if not checked(e.record)]
     if not todo:
         return
-    qc_stage.prepare(e.record for e in data)
     ctx = Context()
+    qc_stage.prepare((e.record for e in data), ctx)
     with hours_progress(err, sum(e.record.duration for e in todo), "checking") as advance:
         for e in todo:
             rec = e.record

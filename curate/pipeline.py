@@ -228,7 +228,7 @@ class Pipeline:
     def run(self, records: Callable[[], Iterable[Record]]) -> None:
         for stage in self.stages:
             if type(stage).prepare is not Stage.prepare:
-                stage.prepare(records())
+                stage.prepare(records(), self.ctx)
         pool = None
         if self.workers > 1:
             pool = ProcessPoolExecutor(self.workers, initializer=_init_worker,

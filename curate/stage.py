@@ -186,8 +186,9 @@ class Stage(ABC):
     def validate(self) -> None:
         """Cross-parameter checks; raise ParamError."""
 
-    def prepare(self, records: Iterable[Record]) -> None:
-        """Optional pre-pass over the input records (metadata only), before any audio is read."""
+    def prepare(self, records: Iterable[Record], ctx: Context) -> None:
+        """Optional pre-pass over the input records (metadata only), in the main process before
+        any audio is read; what it computes travels to the workers with the stage."""
 
     @abstractmethod
     def __call__(self, items: Iterator[Item], ctx: Context) -> Iterator[Item]:

@@ -86,7 +86,7 @@ class QC(Stage):
                 raise ParamError(f"qc.{name}: expected whole numbers, got "
                                  f"{','.join(self.values[name])}")
 
-    def prepare(self, records: Iterable[Record]) -> None:
+    def prepare(self, records: Iterable[Record], ctx: Context) -> None:
         """The dataset's speaking-rate band from the labelled input records (metadata only)."""
         logs, with_speech = [], 0
         for r in records:

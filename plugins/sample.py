@@ -35,12 +35,7 @@ class Sample(Stage):
                                        "their share of the input in the subset"),
     }
     needs_audio = False
-
-    def __init__(self, **values: Any) -> None:
-        super().__init__(**values)
-        self.inputs: list[tuple[str, float, Any]] | None = None  # (id, duration, stratum)
-        self.chosen: set[str] | None = None
-        self.chosen_seed: int | None = None
+    chosen: set[str] | None = None  # ids of the input records in the subset, set by prepare()
 
     def validate(self) -> None:
         if (self.hours is None) == (self.records is None):
@@ -49,26 +44,20 @@ class Sample(Stage):
                                                             and self.records <= 0):
             raise ParamError("sample: hours and records must be > 0")
 
-    def prepare(self, records: Iterable[Record]) -> None:
-        self.inputs = [(r.id, r.duration, _field(r, self.stratify)) for r in records]
-        self.chosen = None
+    def prepare(self, records: Iterable[Record], ctx: Context) -> None:
+        """Choose the subset once, from the input records and the run seed."""
+        inputs = [(r.id, r.duration, _field(r, self.stratify)) for r in records]
+        order = seeded_order(inputs, ctx.seed, by_hours=self.hours is not None,
+                             stratified=self.stratify is not None)
+        self.chosen = set(take_prefix(order, self.hours, self.records))
 
     def __call__(self, items: Iterator[Item], ctx: Context) -> Iterator[Item]:
-        chosen = self.select(ctx.seed)
+        if self.chosen is None:
+            raise RuntimeError("sample: prepare() must see the input records before the run")
         for item in items:
-            if not any(is_chosen(i, chosen) for i in source_ids(item.record)):
+            if not any(is_chosen(i, self.chosen) for i in source_ids(item.record)):
                 item.reject(self.name, "not_sampled")
             yield item
-
-    def select(self, seed: int) -> set[str]:
-        """The ids of the input records in the subset for ``seed`` (computed once per seed)."""
-        if self.inputs is None:
-            raise RuntimeError("sample: prepare() must see the input records before the run")
-        if self.chosen is None or self.chosen_seed != seed:
-            order = seeded_order(self.inputs, seed, by_hours=self.hours is not None,
-                                 stratified=self.stratify is not None)
-            self.chosen, self.chosen_seed = set(take_prefix(order, self.hours, self.records)), seed
-        return self.chosen
 
 
 def _field(rec: Record, name: str | None) -> Any:

@@ -31,8 +31,9 @@ def dataset(extra):
 
 
 def run(stage, items):
-    stage.prepare(it.record for it in items)
-    return {it.record.id: it for it in stage(iter(items), Context())}
+    ctx = Context()
+    stage.prepare((it.record for it in items), ctx)
+    return {it.record.id: it for it in stage(iter(items), ctx)}
 
 
 def _problem_items():

@@ -24,7 +24,7 @@ def corpus(n: int = 3000) -> list[Record]:
 
 def chosen(inputs, seed=0, **settings) -> set[str]:
     stage = Sample(**settings)
-    stage.prepare(iter(inputs))
+    stage.prepare(iter(inputs), Context(seed=seed))
     out = list(stage(iter(Item(r, None) for r in inputs), Context(seed=seed)))
     assert len(out) == len(inputs)
     assert all(it.rejected in (None, "not_sampled") for it in out)
@@ -88,8 +88,8 @@ def _share(recs, weight):
 def test_derived_and_merged_records_follow_their_source():
     recs = corpus(200)
     stage = Sample(records=50)
-    stage.prepare(iter(recs))
-    picked = stage.select(0)
+    stage.prepare(iter(recs), Context(seed=0))
+    picked = stage.chosen
     inside = sorted(picked)[0]
     outside = next(r.id for r in recs if r.id not in picked)
     derived = [Record(id=f"{inside}#c0", audio="/x", duration=3),
