@@ -51,7 +51,7 @@ class RunOutput:
     def open(self) -> None:
         self.audio_dir.mkdir(parents=True, exist_ok=True)
         for w in self.writers.values():
-            w.__enter__()
+            w.open()
 
     def count_input(self, record) -> None:
         self.inputs += 1
@@ -90,12 +90,11 @@ class RunOutput:
 
     def commit(self) -> None:
         for w in self.writers.values():
-            w.__exit__(None, None, None)
+            w.commit()
 
     def abort(self) -> None:
         for w in self.writers.values():
-            if w._f is not None and not w._f.closed:
-                w.__exit__(RuntimeError, None, None)
+            w.abort()
 
     def accounting(self) -> dict:
         """Input records and hours split by where they ended; balanced by construction."""

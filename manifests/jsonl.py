@@ -68,10 +68,24 @@ class ManifestWriter:
         self.count = 0
         self._f = None
 
-    def __enter__(self) -> "ManifestWriter":
+    def open(self) -> "ManifestWriter":
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._f = open(self.tmp, "w", encoding="utf-8")
         return self
+
+    def commit(self) -> None:
+        """Close and move the complete file into place."""
+        self._f.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        """Close and remove the temp file; ``path`` is left as it was."""
+        if self._f is not None and not self._f.closed:
+            self._f.close()
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "ManifestWriter":
+        return self.open()
 
     def write(self, record: Record) -> None:
         d = record.to_dict()
@@ -80,11 +94,10 @@ class ManifestWriter:
         self.count += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._f.close()
         if exc_type is None:
-            os.replace(self.tmp, self.path)
+            self.commit()
         else:
-            self.tmp.unlink(missing_ok=True)
+            self.abort()
 
 
 def write_manifest(path, records: Iterable[Record]) -> int:
