@@ -31,6 +31,3 @@ class Problems:
 
     def __iter__(self):
         return iter(self.items)
-
-    def __bool__(self) -> bool:  # an empty collector is still a collector
-        return True
