@@ -46,12 +46,14 @@ def train(model_dir: Path, out: Path, recipe, steps: int, batch: int) -> dict:
     from rich.console import Console
 
     from train_adapter.finetune import Job, finetune
+    from train_adapter.trainer import Settings
 
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    finetune(Job(model=str(model_dir), data=[str(DEMO)], out=out, recipe=recipe, max_steps=steps,
-                 batch_size=batch, logging_steps=5, save_steps=10 ** 6, num_workers=4),
+    finetune(Job(model=str(model_dir), data=[str(DEMO)], recipe=recipe,
+                 loop=Settings(out=out, max_steps=steps, batch_size=batch, logging_steps=5,
+                               save_steps=10 ** 6, num_workers=4)),
              Console(file=io.StringIO()))
     logs = [h for h in json.loads((out / "train.json").read_text())["log_history"] if "loss" in h]
     later = logs[1:] or logs

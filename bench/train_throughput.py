@@ -41,9 +41,11 @@ def train_rates(data: Path, out: Path, model: str, steps: int, grouped: bool) ->
 
     from train_adapter.finetune import Job, finetune
     from train_adapter.recipe import Recipe
+    from train_adapter.trainer import Settings
 
-    finetune(Job(model=model, data=[str(data)], out=out, recipe=Recipe("sft"), max_steps=steps,
-                 batch_size=4, logging_steps=5, save_steps=10 ** 6, group_by_length=grouped),
+    finetune(Job(model=model, data=[str(data)], recipe=Recipe("sft"),
+                 loop=Settings(out=out, max_steps=steps, batch_size=4, logging_steps=5,
+                               save_steps=10 ** 6, grouped=grouped)),
              Console(file=io.StringIO()))
     logs = [h for h in json.loads((out / "train.json").read_text())["log_history"] if "loss" in h]
     later = logs[1:] or logs

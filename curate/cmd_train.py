@@ -105,13 +105,16 @@ def train(
         raise typer.Exit(2)
 
     from train_adapter.finetune import Job, TrainError, finetune
-    job = Job(model=model, data=data, out=out, recipe=recipe, task=task,
+    from train_adapter.trainer import Settings
+    loop = Settings(out=out, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
+                    max_steps=max_steps, epochs=epochs, warmup=warmup, seed=seed,
+                    logging_steps=logging_steps, save_steps=save_steps, eval_steps=eval_steps,
+                    grouped=group_by_length, num_workers=num_workers,
+                    gradient_checkpointing=gradient_checkpointing,
+                    deepspeed=str(deepspeed) if deepspeed else None,
+                    fsdp=str(fsdp) if fsdp else None)
+    job = Job(model=model, data=data, recipe=recipe, loop=loop, task=task,
               eval_data=eval_data or [], prompts_file=prompts, prompt_style=prompt_style,
-              max_steps=max_steps, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum,
-              lr=lr, warmup=warmup, seed=seed, logging_steps=logging_steps, save_steps=save_steps,
-              eval_steps=eval_steps, group_by_length=group_by_length, num_workers=num_workers,
-              gradient_checkpointing=gradient_checkpointing,
-              deepspeed=str(deepspeed) if deepspeed else None, fsdp=str(fsdp) if fsdp else None,
               resume=resume, merge_lora=merge_lora, allow_sensitive=allow_sensitive)
     try:
         folder = finetune(job, console)

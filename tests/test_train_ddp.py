@@ -13,6 +13,7 @@ import pytest
 from manifests import read_manifest, write_manifest
 from train_adapter.finetune import Job, finetune
 from train_adapter.recipe import Recipe
+from train_adapter.trainer import Settings
 
 DEMO = Path(__file__).resolve().parents[1] / "curate" / "demo" / "manifest.jsonl"
 
@@ -47,8 +48,9 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     assert ddp.stdout.strip().splitlines() == [str(tmp_path / "ddp")]   # one process reports
 
-    finetune(Job(model="tiny:8", data=data, out=tmp_path / "one", recipe=Recipe("full"),
-                 task="correct", batch_size=4, max_steps=4, logging_steps=1, lr=3e-3, warmup=0))
+    finetune(Job(model="tiny:8", data=data, recipe=Recipe("full"), task="correct",
+                 loop=Settings(out=tmp_path / "one", batch_size=4, max_steps=4, logging_steps=1,
+                               lr=3e-3, warmup=0)))
     one, two = _losses(tmp_path / "one"), _losses(tmp_path / "ddp")
     assert len(one) == len(two) == 4
     for (loss1, norm1), (loss2, norm2) in zip(one, two):

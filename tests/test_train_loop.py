@@ -17,6 +17,7 @@ from train_adapter.infer import transcribe
 from train_adapter.model import load
 from train_adapter.prompts import load as load_prompts
 from train_adapter.recipe import Lora, Recipe
+from train_adapter.trainer import Settings
 
 DEMO = Path(__file__).resolve().parents[1] / "curate" / "demo" / "manifest.jsonl"
 
@@ -38,8 +39,9 @@ def _losses(out: Path) -> list[tuple[int, float]]:
 
 def test_loss_falls_and_the_saved_model_transcribes_what_it_learned(four, tmp_path):
     out = tmp_path / "smoke"
-    folder = finetune(Job(model="tiny:8", data=[str(four)], out=out, recipe=Recipe("sft"),
-                          max_steps=60, logging_steps=10, save_steps=1000, warmup=0))
+    folder = finetune(Job(model="tiny:8", data=[str(four)], recipe=Recipe("sft"),
+                          loop=Settings(out=out, max_steps=60, logging_steps=10, save_steps=1000,
+                                        warmup=0)))
     assert folder == out and (out / "model.safetensors").is_file()
     losses = [loss for _, loss in _losses(out)]
     assert losses[0] > 3 and losses[-1] < losses[0] / 5
@@ -60,8 +62,9 @@ def test_loss_falls_and_the_saved_model_transcribes_what_it_learned(four, tmp_pa
 
 def test_resume_continues_the_step_count(four, tmp_path):
     def job(out: Path, resume: bool = False) -> Job:
-        return Job(model="tiny:8", data=[str(four)], out=out, recipe=Recipe("full"),
-                   batch_size=2, max_steps=6, logging_steps=1, save_steps=2, warmup=0,
+        return Job(model="tiny:8", data=[str(four)], recipe=Recipe("full"),
+                   loop=Settings(out=out, batch_size=2, max_steps=6, logging_steps=1,
+                                 save_steps=2, warmup=0),
                    resume=resume)
 
     straight = tmp_path / "straight"
@@ -84,9 +87,10 @@ def test_resume_continues_the_step_count(four, tmp_path):
 
 def test_lora_adapter_and_merged_checkpoint_agree(four, tmp_path):
     out = tmp_path / "lora"
-    finetune(Job(model="tiny:8", data=[str(four)], out=out, recipe=Recipe("sft", lora=Lora(r=4)),
-                 max_steps=3, logging_steps=1, save_steps=1000, merge_lora=True, lr=1e-2,
-                 eval_data=[str(four)], eval_steps=3))
+    finetune(Job(model="tiny:8", data=[str(four)], recipe=Recipe("sft", lora=Lora(r=4)),
+                 loop=Settings(out=out, max_steps=3, logging_steps=1, save_steps=1000, lr=1e-2,
+                               eval_steps=3),
+                 merge_lora=True, eval_data=[str(four)]))
     history = json.loads((out / "train.json").read_text())["log_history"]
     assert [h["step"] for h in history if "eval_loss" in h] == [3]
     assert (out / "adapter" / "adapter_config.json").is_file()

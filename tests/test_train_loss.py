@@ -15,6 +15,7 @@ from train_adapter.loss import LabelledLogits, token_loss
 from train_adapter.model import build_tiny, load
 from train_adapter.prompts import load as load_prompts
 from train_adapter.recipe import Recipe, apply
+from train_adapter.trainer import Settings
 
 DEMO = Path(__file__).resolve().parents[1] / "curate" / "demo" / "manifest.jsonl"
 
@@ -55,9 +56,9 @@ def test_labelled_logits_give_the_models_own_loss(corpus):
 
 def _train(corpus, out: Path, batch_size: int, grad_accum: int) -> tuple[list, dict]:
     manifest, tiny = corpus
-    finetune(Job(model=str(tiny), data=[str(manifest)], out=out, recipe=Recipe("full"),
-                 task="mix", batch_size=batch_size, grad_accum=grad_accum, max_steps=2,
-                 logging_steps=1, save_steps=100, lr=3e-3, warmup=0))
+    finetune(Job(model=str(tiny), data=[str(manifest)], recipe=Recipe("full"), task="mix",
+                 loop=Settings(out=out, batch_size=batch_size, grad_accum=grad_accum, max_steps=2,
+                               logging_steps=1, save_steps=100, lr=3e-3, warmup=0)))
     history = json.loads((out / "train.json").read_text())["log_history"]
     weights, _ = load(out)
     return [(h["loss"], h["grad_norm"]) for h in history if "loss" in h], weights.state_dict()

@@ -3,7 +3,7 @@ data → model → recipe (what trains) → loss hooks → collator → trainer 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -32,27 +32,12 @@ class Job:
 
     model: str
     data: list[str]
-    out: Path
     recipe: recipemod.Recipe
+    loop: Settings                # the output folder and the loop's knobs
     task: str = "asr"
     eval_data: list[str] = field(default_factory=list)
     prompts_file: Path | None = None
     prompt_style: str = "auto"
-    max_steps: int = -1
-    epochs: float = 1.0
-    batch_size: int = 4
-    grad_accum: int = 1
-    lr: float | None = None
-    warmup: float = 0.03
-    seed: int = 0
-    logging_steps: int = 10
-    save_steps: int = 500
-    eval_steps: int | None = None
-    group_by_length: bool = True
-    num_workers: int | None = None
-    gradient_checkpointing: bool = False
-    deepspeed: str | None = None
-    fsdp: str | None = None
     resume: bool = False
     merge_lora: bool = False
     allow_sensitive: bool = False
@@ -78,14 +63,11 @@ def finetune(job: Job, console: Console | None = None) -> Path | None:
         window = modelmod.tiny_window(job.model)
     except (recipemod.RecipeError, modelmod.ModelError) as e:
         raise TrainError(str(e)) from None
-    settings = Settings(
-        out=Path(job.out), batch_size=job.batch_size, grad_accum=job.grad_accum,
-        lr=job.lr or default_lr(job), max_steps=job.max_steps, epochs=job.epochs,
-        warmup=job.warmup, seed=job.seed, logging_steps=job.logging_steps,
-        save_steps=job.save_steps, eval_steps=job.eval_steps, grouped=job.group_by_length,
-        num_workers=job.num_workers if job.num_workers is not None else (4 if cuda else 0),
-        bf16=cuda and torch.cuda.is_bf16_supported(),
-        gradient_checkpointing=job.gradient_checkpointing, deepspeed=job.deepspeed, fsdp=job.fsdp)
+    # what the job left open: the recipe's learning rate, and what the hardware allows
+    settings = replace(
+        job.loop, out=Path(job.loop.out), lr=job.loop.lr or default_lr(job),
+        num_workers=(4 if cuda else 0) if job.loop.num_workers is None else job.loop.num_workers,
+        bf16=cuda and torch.cuda.is_bf16_supported())
     args = training_arguments(settings, has_eval=bool(job.eval_data))   # starts distributed
     main = args.process_index == 0
     say = console.print if main else (lambda *a, **k: None)
@@ -94,7 +76,7 @@ def finetune(job: Job, console: Console | None = None) -> Path | None:
         if window is None:
             window = modelmod.window_seconds(modelmod.load_processor(job.model))
         rules = datamod.Rules(task=job.task, max_seconds=min(datamod.MAX_SECONDS, window),
-                              allow_sensitive=job.allow_sensitive, seed=job.seed)
+                              allow_sensitive=job.allow_sensitive, seed=settings.seed)
         problems = Problems()
         examples, reports = datamod.load_mixture(job.data, rules, problems)
         eval_examples = _eval_examples(job, rules, problems)
@@ -104,11 +86,11 @@ def finetune(job: Job, console: Console | None = None) -> Path | None:
     _say_problems(say, problems)
 
     if modelmod.tiny_window(job.model):
-        model_dir = Path(job.out) / "tiny-init"
+        model_dir = settings.out / "tiny-init"
         with args.main_process_first(desc="build the tiny model"):
             if main and not (job.resume and (model_dir / "config.json").is_file()):
                 texts = [t for ex in examples for t in (ex.text, ex.hyp) if t]
-                modelmod.build_tiny(model_dir, texts, window=window, seed=job.seed)
+                modelmod.build_tiny(model_dir, texts, window=window, seed=settings.seed)
                 say(f"tiny model ({window} s window) built in {model_dir}")
     else:
         model_dir = Path(job.model)
@@ -126,19 +108,19 @@ def finetune(job: Job, console: Console | None = None) -> Path | None:
     # ZeRO-3 / FSDP gather the encoder's weights collectively: every rank must run it too
     collator = collate.Collator(processor, prompts,
                                 silent_audio=recipemod.audio_path_trainable(model)
-                                or bool(job.deepspeed or job.fsdp))
+                                or bool(settings.deepspeed or settings.fsdp))
     lengths = collate.token_lengths(examples, prompts, processor.tokenizer)
     say(_mixture_figures(examples, lengths, window, settings, args.world_size))
     say(f"prompts: {prompts.style}; task {job.task}; {len(examples)} examples per epoch")
 
     trainer = build_trainer(model, processor, examples, collator, lengths, args,
-                            grouped=job.group_by_length, eval_data=eval_examples or None)
+                            grouped=settings.grouped, eval_data=eval_examples or None)
     result = trainer.train(resume_from_checkpoint=True if job.resume else None)
     record = {"model": job.model, "model_dir": str(model_dir), "data": job.data,
               "task": job.task, "recipe": asdict(job.recipe), "settings": settings_record(settings),
               "sources": [r.as_dict() for r in reports], "global_step": trainer.state.global_step,
               "log_history": trainer.state.log_history}
-    folder = save_final(trainer, processor, prompts, Path(job.out),
+    folder = save_final(trainer, processor, prompts, settings.out,
                         lora=job.recipe.lora is not None, merge_lora=job.merge_lora, record=record)
     say(_summary(trainer, result, folder))
     return folder if main else None

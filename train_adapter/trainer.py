@@ -38,7 +38,7 @@ class Settings:
     out: Path
     batch_size: int = 4
     grad_accum: int = 1
-    lr: float = 2e-5
+    lr: float | None = None       # None: finetune picks the recipe's (default_lr)
     max_steps: int = -1
     epochs: float = 1.0
     warmup: float = 0.03          # a fraction of the steps (< 1) or a step count
@@ -49,8 +49,8 @@ class Settings:
     save_total_limit: int = 3
     eval_steps: int | None = None
     grouped: bool = True
-    num_workers: int = 0
-    bf16: bool = False
+    num_workers: int | None = None  # None: finetune picks 4 with a GPU, 0 on the CPU
+    bf16: bool = False            # finetune sets it: on where the GPU supports it
     gradient_checkpointing: bool = False
     deepspeed: str | None = None
     fsdp: str | None = None
