@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
 
-DEFAULT_MARKERS = ("【～】", "[unk]", "<unk>", "***", "～", "~")
+from manifests.markers import CN_NUMERALS, DEFAULT_MARKERS, strip_markers
 
 # Characters a Mandarin label may hold besides CJK ideographs and printable ASCII.
 _ALLOWED_RANGES = (
@@ -23,49 +22,11 @@ _ALLOWED_CHARS = set("°·×÷‰′″℃№")
 
 FULL_PUNCT = set("，。！？：；、（）【】《》“”‘’…—「」『』")
 HALF_PUNCT = set(",.!?:;()[]<>\"'")
-_CN_NUMERALS = "零〇一二两三四五六七八九十百千万亿幺"
-_CN_NUMERAL_RUN = re.compile(f"[{_CN_NUMERALS}]+")
+_CN_NUMERAL_RUN = re.compile(f"[{CN_NUMERALS}]+")
 # Words made of numeral characters that are not numbers (万一 "in case", 千万 "by all means").
 _NOT_NUMBERS = {"一", "万一", "千万", "一一"}
 _ARABIC_RUN = re.compile(r"[0-9０-９]+")
 _WORD = re.compile(r"[A-Za-zＡ-Ｚａ-ｚ]+(?:'[A-Za-z]+)?")
-
-
-@lru_cache(maxsize=32)
-def _marker_pattern(markers: tuple[str, ...]) -> re.Pattern | None:
-    if not markers:
-        return None
-    alternatives = sorted(set(markers), key=len, reverse=True)  # 【～】 before ～
-    return re.compile("|".join(re.escape(m) for m in alternatives), re.IGNORECASE)
-
-
-def find_markers(text: str, markers=DEFAULT_MARKERS) -> list[tuple[int, str]]:
-    """(position, marker) of each unclear-span marker. A lone tilde between two numbers is a range
-    (20~22度), not a marker."""
-    pattern = _marker_pattern(tuple(markers))
-    if pattern is None:
-        return []
-    found = []
-    for m in pattern.finditer(text):
-        s, e = m.start(), m.end()
-        if m.group(0) in ("~", "～") and 0 < s and e < len(text) and _is_num(text[s - 1]) \
-                and _is_num(text[e]):
-            continue
-        found.append((s, m.group(0)))
-    return found
-
-
-def _is_num(ch: str) -> bool:
-    return ch.isdigit() or ch in _CN_NUMERALS
-
-
-def strip_markers(text: str, markers=DEFAULT_MARKERS) -> str:
-    out, pos = [], 0
-    for start, marker in find_markers(text, markers):
-        out.append(text[pos:start])
-        pos = start + len(marker)
-    out.append(text[pos:])
-    return "".join(out)
 
 
 def bad_chars(text: str, allowed: str = "") -> list[str]:

@@ -24,6 +24,7 @@ import numpy as np
 
 from curate.stage import SR, Context, Item, Param, ParamError, Stage
 from manifests import Record
+from manifests.markers import DEFAULT_MARKERS, find_markers
 
 from . import audio_checks as A
 from . import label_checks as L
@@ -46,7 +47,7 @@ class QC(Stage):
                "clipping, level, SNR, ...) with measurements in extra.qc; drops only with "
                "drop=TAG,...")
     params = {
-        "markers": Param("list", L.DEFAULT_MARKERS, "unclear-span markers in labels → fuzzy"),
+        "markers": Param("list", DEFAULT_MARKERS, "unclear-span markers in labels → fuzzy"),
         "allowed_chars": Param("str", "", "characters allowed in labels besides CJK, ASCII and "
                                           "common punctuation (others → bad_chars)"),
         "rate_k": Param("float", 3.0, "half-width of the speaking-rate band, in MADs of "
@@ -91,7 +92,7 @@ class QC(Stage):
         logs, with_speech = [], 0
         for r in records:
             units = L.speech_units(r.text, self.markers) if r.labelled else 0
-            if units == 0 or L.find_markers(r.text, self.markers):
+            if units == 0 or find_markers(r.text, self.markers):
                 continue  # a marker stands for unknown speech: its rate says nothing
             seconds = speech_seconds(r)
             with_speech += seconds is not None
@@ -139,7 +140,7 @@ class QC(Stage):
 
     def _check_label(self, rec: Record, tags: list[str], qc: dict) -> None:
         text = rec.text
-        markers = L.find_markers(text, self.markers)
+        markers = find_markers(text, self.markers)
         if markers:
             tags.append("fuzzy")
             qc["markers"] = {"count": len(markers), "positions": [p for p, _ in markers]}

@@ -4,15 +4,6 @@ import pytest
 from plugins import label_checks as L
 
 
-def test_markers_are_counted_with_positions():
-    assert L.find_markers("我想去～那个地方") == [(3, "～")]
-    assert L.find_markers("播放【～】的歌和~还有[UNK]<unk>***") == [
-        (2, "【～】"), (8, "~"), (11, "[UNK]"), (16, "<unk>"), (21, "***")]
-    assert L.find_markers("温度调到20~22度") == []  # a range, not an unclear span
-    assert L.find_markers("好的##", markers=("##",)) == [(2, "##")]
-    assert L.strip_markers("播放【～】的歌") == "播放的歌"
-
-
 @pytest.mark.parametrize("text, codes", [
     ("打开空调，调到24℃。", []),
     ("播放Taylor Swift的歌", []),
