@@ -1,4 +1,5 @@
-"""Unclear spans in references: 【～】, ～, ~, [unk], <unk>, or a ``fuzzy`` tag on the record.
+"""Unclear spans in references: the markers of ``manifests.markers`` (【～】, ～, ~, [unk], <unk>,
+***), or a ``fuzzy`` tag on the record.
 
 ``--fuzzy`` decides what happens to such an utterance, and the report always says how many:
 
@@ -9,24 +10,26 @@
 """
 from __future__ import annotations
 
-import re
+from manifests.markers import find_markers
 
 MODES = ("exclude", "strip", "wildcard")
-MARKER = re.compile(r"【\s*[～~]+\s*】|[～~]+|\[unk\]|<unk>", re.IGNORECASE)
 # Stands for a marker through normalisation and tokenisation: a private-use character that no
 # normalisation step touches and that tokenises on its own.
 WILDCARD = "\U0010fffd"
 
 
 def is_fuzzy(text: str, tags=()) -> bool:
-    return (any(t == "fuzzy" or t.startswith("fuzzy:") for t in tags)
-            or MARKER.search(text) is not None)
+    return any(t == "fuzzy" or t.startswith("fuzzy:") for t in tags) or bool(find_markers(text))
 
 
 def mark(text: str, mode: str) -> str:
     """The reference text to score under ``mode`` (``exclude`` texts are never scored)."""
-    if mode == "strip":
-        return MARKER.sub(" ", text)
-    if mode == "wildcard":
-        return MARKER.sub(f" {WILDCARD} ", text)
-    raise ValueError(f"fuzzy mode {mode!r} has no scored text; expected strip or wildcard")
+    if mode not in ("strip", "wildcard"):
+        raise ValueError(f"fuzzy mode {mode!r} has no scored text; expected strip or wildcard")
+    stand_in = " " if mode == "strip" else f" {WILDCARD} "
+    out, pos = [], 0
+    for start, marker in find_markers(text):
+        out += [text[pos:start], stand_in]
+        pos = start + len(marker)
+    out.append(text[pos:])
+    return "".join(out)
