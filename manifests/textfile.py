@@ -15,32 +15,49 @@ def read_name_text(path, problems: Problems) -> dict[str, str]:
     path = Path(path)
     out: dict[str, str] = {}
     first_line: dict[str, int] = {}
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError:
-                problems.add(path, "not UTF-8", line=lineno)
-                continue
-            if not line.strip():
-                continue
-            if lineno == 1 and line.startswith("\ufeff"):
-                line = line[1:]
-            name, tab, text = line.partition("\t")
-            name = name.strip()
-            if not tab:
-                problems.add(path, "no tab between name and text", line=lineno, id=name or None)
-                continue
-            if not name:
-                problems.add(path, "empty name", line=lineno)
-                continue
-            if name in out:
-                problems.add(path, f"duplicate id (first on line {first_line[name]})",
-                             line=lineno, id=name)
-                continue
-            out[name] = text.strip()
-            first_line[name] = lineno
+    for lineno, line in enumerate(_lines(path.read_bytes()), 1):
+        if line is None:
+            problems.add(path, "not UTF-8", line=lineno)
+            continue
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        if lineno == 1 and line.startswith("\ufeff"):
+            line = line[1:]
+        name, tab, text = line.partition("\t")
+        name = name.strip()
+        if not tab:
+            problems.add(path, "no tab between name and text", line=lineno, id=name or None)
+            continue
+        if not name:
+            problems.add(path, "empty name", line=lineno)
+            continue
+        if name in out:
+            problems.add(path, f"duplicate id (first on line {first_line[name]})",
+                         line=lineno, id=name)
+            continue
+        out[name] = text.strip()
+        first_line[name] = lineno
     return out
+
+
+def _lines(data: bytes) -> list[str | None]:
+    """The lines of a file (split on newline bytes only), None for a line that is not UTF-8.
+
+    Decoded in one piece, as nearly every file is valid; a newline byte never occurs inside a
+    UTF-8 sequence, so splitting before or after decoding gives the same lines.
+    """
+    try:
+        return data.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        pass
+    lines: list[str | None] = []
+    for raw in data.split(b"\n"):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            lines.append(None)
+    return lines
 
 
 def write_name_text(path, rows) -> None:

@@ -75,3 +75,30 @@ def test_hypothesis_specs(tmp_path):
     assert parse_hyp_spec(str(odd))[1] == odd  # an existing file whose name holds '='
     with pytest.raises(InputError, match="no such hypothesis file"):
         load_hypotheses("base1=missing.tsv")
+
+
+def test_name_text_lines_read_alike_with_and_without_a_non_utf8_line(tmp_path):
+    """A file is decoded in one piece, or line by line when a line is not UTF-8: either way the
+    same texts and problems, lines end at newlines only, and every line keeps its number."""
+    from manifests.problems import Problems
+    from manifests.textfile import read_name_text
+
+    lines = ["\ufeffu1\t打开 空调\r",    # 1 BOM, CRLF, a space inside the text
+             "",                          # 2 blank (a GBK line in the second file)
+             "  u2 \t\r",                 # 3 empty text, name padded
+             "u3\t a\tb\rc\u2028d ",      # 4 a tab, CR and line separator inside the text
+             "no tab here",               # 5
+             "u1\tagain",                 # 6 repeated id: the first is kept
+             "u4\t回家"]                # 7 no newline at the end
+    clean = tmp_path / "clean.tsv"
+    clean.write_bytes("\n".join(lines).encode("utf-8"))
+    mixed = tmp_path / "mixed.tsv"
+    mixed.write_bytes(clean.read_bytes().replace(b"\r\n\n", b"\r\nu5\t" + "导航".encode("gbk")
+                                                 + b"\n", 1))
+    expected = {"u1": "打开 空调", "u2": "", "u3": "a\tb\rc\u2028d", "u4": "回家"}
+    for path, bad_lines in ((clean, []), (mixed, [(2, None, "not UTF-8")])):
+        problems = Problems()
+        assert read_name_text(path, problems) == expected
+        assert [(p.line, p.id, p.reason) for p in problems] == bad_lines + [
+            (5, "no tab here", "no tab between name and text"),
+            (6, "u1", "duplicate id (first on line 1)")]

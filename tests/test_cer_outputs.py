@@ -8,7 +8,7 @@ from curate.cer.align import align
 from curate.cer.confusions import collect, homophones
 from curate.cer.evaluate import Settings, evaluate
 from curate.cer.inputs import Hypotheses, Reference
-from curate.cer.outputs import write_all
+from curate.cer.outputs import alignment_text, write_all
 from curate.cer.report import print_report
 from curate.cer.units import Vocabulary, tokenize
 from curate.cer.view import columns, render, width
@@ -109,3 +109,28 @@ def test_terminal_report_prints_profile_tables_and_correction():
                  "Correction: base2 correcting base1", "Failure flags", "chatty_prefix",
                  "flagged utterances", "1 references (--fuzzy strip"):
         assert part in text, part
+
+
+def test_alignment_view_of_wildcards():
+    """An unclear span shows as one ～ column over what it absorbed (u1: the word token gps; u2:
+    nothing), before the edits at the same hypothesis position; later tokens still line up."""
+    r = Reference("labels.tsv", ["u1", "u2"], ["给～打电话", "给～打电话"])
+    a = Hypotheses("a", "a.tsv", {"u1": "给GPS打个电话", "u2": "给达电话"}, Problems())
+    ev = evaluate(r, [a], Settings(fuzzy="wildcard", resamples=0))
+    view = alignment_text(ev).split("\n")
+
+    def block(rid):
+        start = view.index(f"== {rid}") + 1
+        return view[start:start + 4]
+
+    assert block("u1") == ["a  S=0 D=0 I=1  CER 25.0%",
+                           "  REF: 给 ～  打 ** 电 话",
+                           "  HYP: 给 gps 打 个 电 话",
+                           "          ~      I"]
+    assert block("u2") == ["a  S=1 D=0 I=0  CER 25.0%",
+                           "  REF: 给 ～ 打 电 话",
+                           "  HYP: 给 ** 达 电 话",
+                           "          ~  S"]
+    for ref_line, hyp_line, op_line in (block("u1")[1:], block("u2")[1:]):
+        assert display_col(ref_line, "电") == display_col(hyp_line, "电")
+        assert op_columns(op_line)[0][1] == "~"

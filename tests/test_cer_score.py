@@ -135,3 +135,25 @@ def test_bootstrap_pairs_use_utterances_both_systems_answered():
     res = bootstrap(n, errors, masks, [("a", "b")], 100, seed=0)
     assert res.pairs[0].utterances == 3
     assert res.pairs[0].cer_a == res.pairs[0].cer_b == pytest.approx(0.1)
+
+
+def test_scoring_leaves_the_garbage_collector_as_it_found_it(monkeypatch):
+    """The collector is paused while scoring and put back as it was, an error or not."""
+    import gc
+
+    from curate.cer import units
+
+    r = ref([("u1", "打开空调")])
+    was = gc.isenabled()
+    try:
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            run(r, hyp("a", [("u1", "打开空条")]))
+            assert gc.isenabled() is enabled
+            with monkeypatch.context() as m:  # room for two word codes; the hypothesis has three
+                m.setattr(units, "_LAST", units._FIRST + 1)
+                with pytest.raises(InputError, match="distinct multi-character tokens"):
+                    run(r, hyp("a", [("u1", "gps wifi ok")]))
+            assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -25,20 +25,22 @@ class Confusions:
 
 def collect(refs, hyps, ops_per_utt, include, decode=lambda ch: ch) -> Confusions:
     """Count every edit of the utterances whose ``include`` flag is set; ``decode`` turns token
-    codes back into text (``Vocabulary.decode``)."""
-    out = Confusions()
-    subs, dels, ins = out.substitutions, out.deletions, out.insertions
+    codes back into text (``Vocabulary.decode``). Codes stand one-to-one for tokens, so the
+    codes are counted and only the distinct ones decoded."""
+    subs, dels, ins = Counter(), Counter(), Counter()
     for ref, hyp, ops, keep in zip(refs, hyps, ops_per_utt, include):
         if not keep:
             continue
         for tag, i, j in ops:
             if tag == "replace":
-                subs[(decode(ref[i]), decode(hyp[j]))] += 1
+                subs[ref[i], hyp[j]] += 1
             elif tag == "delete":
-                dels[decode(ref[i])] += 1
+                dels[ref[i]] += 1
             else:
-                ins[decode(hyp[j])] += 1
-    return out
+                ins[hyp[j]] += 1
+    return Confusions(Counter({(decode(r), decode(h)): c for (r, h), c in subs.items()}),
+                      Counter({decode(r): c for r, c in dels.items()}),
+                      Counter({decode(h): c for h, c in ins.items()}))
 
 
 @lru_cache(maxsize=65536)

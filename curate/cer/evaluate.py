@@ -1,6 +1,8 @@
 """The scoring run: references and hypotheses in, every figure the reports show out."""
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -160,13 +162,29 @@ def evaluate(reference: Reference, hypotheses: list[Hypotheses], settings: Setti
                       traditional=changed_by_t2s(ev.ref_raw) if detail else None,
                       empty_ids=ev.empty_ref_ids)
     known = set(reference.ids)
-    try:
-        for hyp in hypotheses:
-            ev.systems[hyp.name] = _score_system(ev, forms, hyp, known, detail)
-    except VocabularyFull as e:
-        raise InputError(str(e)) from None
-    _summarise(ev, detail)
+    with _cyclic_gc_paused():
+        try:
+            for hyp in hypotheses:
+                ev.systems[hyp.name] = _score_system(ev, forms, hyp, known, detail)
+        except VocabularyFull as e:
+            raise InputError(str(e)) from None
+        _summarise(ev, detail)
     return ev
+
+
+@contextmanager
+def _cyclic_gc_paused():
+    """Scoring keeps some hundred thousand small lists and tuples (the edit ops) alive, none in a
+    reference cycle; as they pile up the cyclic collector scans them, and all else alive, again
+    and again (6-9 % of the scoring time in bench/cer_speed.py). So it is paused, then resumed
+    (left off if the caller had it off)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _score_system(ev: Evaluation, refs: _RefForms, hyp: Hypotheses, known: set[str],

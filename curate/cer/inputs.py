@@ -145,8 +145,9 @@ def _read_tsv(path: Path, problems: Problems):
             problems.add(p.source, p.reason, line=p.line, id=p.id)
     if duplicates:
         raise InputError(_listing("duplicate reference ids", duplicates))
+    where = str(path)
     for rid, text in texts.items():
-        yield rid, text, False, str(path)
+        yield rid, text, False, where
 
 
 def _listing(what: str, lines: list[str], limit: int = 10) -> str:

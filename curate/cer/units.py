@@ -29,9 +29,9 @@ _RUN = rf"[^\W_{_CJK}]"
 _FIRST, _LAST = 0xF0000, ord(WILDCARD) - 1
 FIRST_CODE = chr(_FIRST)  # a token string whose max() is below this holds no codes
 _PRIVATE = f"[\\U000f0000-\\U{_LAST:08x}]"
-_TO_CODE = {
-    "mixed": re.compile(rf"{_RUN}{{2,}}|{_PRIVATE}"),
-    "word": re.compile(rf"[^\s{WILDCARD}]{{2,}}|{_PRIVATE}"),
+_TO_CODE = {  # the group makes re.split return each token to code, at the odd positions
+    "mixed": re.compile(rf"({_RUN}{{2,}}|{_PRIVATE})"),
+    "word": re.compile(rf"([^\s{WILDCARD}]{{2,}}|{_PRIVATE})"),
 }
 
 
@@ -60,9 +60,6 @@ class Vocabulary:
     def decode(self, ch: str) -> str:
         return self.tokens.get(ch, ch)
 
-    def _replace(self, m: re.Match) -> str:
-        return self.code(m.group())
-
 
 def is_cjk(ch: str) -> bool:
     return len(ch) == 1 and _CJK_CHAR.match(ch) is not None
@@ -80,8 +77,12 @@ def tokenize(texts: list[str], unit: str, vocab: Vocabulary) -> list[str]:
     if not texts:
         return []
     joined = "\n".join(texts)
-    if unit in _TO_CODE and _TO_CODE[unit].search(joined):
-        joined = _TO_CODE[unit].sub(vocab._replace, joined)
+    if unit in _TO_CODE:
+        pieces = _TO_CODE[unit].split(joined)
+        if len(pieces) > 1:
+            codes = vocab.codes  # known tokens straight from the table, new ones coded
+            pieces[1::2] = [codes.get(t) or vocab.code(t) for t in pieces[1::2]]
+            joined = "".join(pieces)
     out = joined.replace(" ", "").split("\n")
     if len(out) != len(texts):
         raise ValueError("tokenize() takes single-line texts; normalise them first")

@@ -37,58 +37,66 @@ def columns(ref: str, hyp: str, ops, cuts=(), absorbed=(),
     ``align_wildcard``); each shows as one ``～`` cell. ``decode`` turns token codes back into
     text (``Vocabulary.decode``).
     """
-    if absorbed:  # wildcard columns go between the ops of the pieces around them
-        events = [(j, i, 1, tag, 0) for tag, i, j in ops]
-        events += [(j0, cut, 0, "absorb", j1) for cut, (j0, j1) in zip(cuts, absorbed)]
-        events.sort()
-        steps = [(tag, si, dj, j1) for dj, si, _, tag, j1 in events]
-    else:
-        steps = [(tag, si, dj, 0) for tag, si, dj in ops]
+    steps = _with_wildcards(ops, cuts, absorbed) if absorbed else ops
+    ref = _tokens(ref, decode)  # every reference token is shown, only the edited hyp ones
     out: list[tuple[str | None, str | None, str]] = []
-    tok = lambda ch: ch if ch < FIRST_CODE else decode(ch)  # noqa: E731
-
-    def matched(i0: int, i1: int) -> None:
-        if i1 > i0:
-            run = ref[i0:i1]
-            text = " ".join(run if max(run) < FIRST_CODE else map(decode, run))
-            out.append((text, text, ""))
-
     i = j = 0
-    for tag, si, dj, j1 in steps:
-        if si > i:
-            matched(i, si)
+    for tag, si, dj in steps:
+        if si > i:  # the matched run before this step
+            run = " ".join(ref[i:si])
+            out.append((run, run, ""))
             j += si - i
             i = si
         if tag == "replace":
-            out.append((tok(ref[i]), tok(hyp[j]), tag))
+            out.append((ref[i], decode(hyp[j]), tag))
             i += 1
             j += 1
         elif tag == "delete":
-            out.append((tok(ref[i]), None, tag))
+            out.append((ref[i], None, tag))
             i += 1
         elif tag == "insert":
-            out.append((None, tok(hyp[j]), tag))
+            out.append((None, decode(hyp[j]), tag))
             j += 1
-        else:
-            span = [tok(ch) for ch in hyp[j:j1]]
+        else:  # absorb: dj is the end of the absorbed span
+            span = [decode(ch) for ch in hyp[j:dj]]
             joined = ("" if all(len(t) == 1 for t in span) else " ").join(span)
             out.append((UNCLEAR, joined or None, tag))
-            j = j1
-    matched(i, len(ref))
+            j = dj
+    if len(ref) > i:
+        run = " ".join(ref[i:])
+        out.append((run, run, ""))
     return out
+
+
+def _tokens(seq: str, decode) -> list[str]:
+    """The tokens of a token string as a list of texts (a list joins faster than a str)."""
+    if seq and max(seq) >= FIRST_CODE:
+        return [decode(ch) if ch >= FIRST_CODE else ch for ch in seq]
+    return list(seq)
+
+
+def _with_wildcards(ops, cuts, absorbed) -> list[tuple[str, int, int]]:
+    """The ops with one ``("absorb", cut, end of span)`` step per wildcard, in hypothesis order
+    (a wildcard goes between the ops of the pieces around it)."""
+    events = [(j, i, 1, tag, j) for tag, i, j in ops]
+    events += [(j0, cut, 0, "absorb", j1) for cut, (j0, j1) in zip(cuts, absorbed)]
+    events.sort()
+    return [(tag, i, end) for _, i, _, tag, end in events]
 
 
 def render(cells) -> tuple[str, str, str]:
     """Three lines (reference, hypothesis, ops) with each cell padded to the same width."""
     ref_line, hyp_line, op_line = [], [], []
-    last_edit = max((k for k, c in enumerate(cells) if c[2]), default=-1)
-    for k, (r, h, tag) in enumerate(cells):
-        if not tag:  # matched: the same text above and below
+    matched = None  # matched text since the last edit: blanked on the ops line if an edit follows
+    for r, h, tag in cells:
+        if not tag:  # the same text above and below
             ref_line.append(r)
             hyp_line.append(r)
-            if k < last_edit:  # the ops line ends at its last mark
-                op_line.append(" " * width(r))
+            matched = r if matched is None else f"{matched} {r}"
             continue
+        if matched is not None:
+            op_line.append(" " * width(matched))
+            matched = None
         wr = (_WIDTHS[r] if len(r) == 1 else width(r)) if r else 1
         wh = (_WIDTHS[h] if len(h) == 1 else width(h)) if h else 1
         w = max(wr, wh)
