@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 
-
 def plugins() -> None:
     """List every stage registered under the `curate.plugins` entry points, with its parameters.
 
@@ -15,9 +14,10 @@ def plugins() -> None:
     from . import plugin_registry
 
     console = Console()
-    for name, ep in sorted(plugin_registry.available().items()):
+    eps = plugin_registry.available()
+    for name, ep in sorted(eps.items()):
         try:
-            cls = plugin_registry.load_class(name)
+            cls = plugin_registry.load_class(name, eps)
         except Exception as e:  # a broken third-party plugin must not hide the others
             console.print(f"[bold red]{name}[/]  ({ep.value}) failed to load: {e}")
             continue
