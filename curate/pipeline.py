@@ -186,6 +186,9 @@ def _run_block(records: list[Record]) -> tuple[list[Item], dict[str, StageStats]
         t0 = time.perf_counter()
         output.store_audio(it)
         write.time += time.perf_counter() - t0
+        write.records_in += 1
+        write.seconds_in += it.duration
+        _count_out(it, write)
         it.audio = None  # the main process needs only the record
         kept.append(it)
     return rejected + kept, stats

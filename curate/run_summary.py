@@ -6,21 +6,26 @@ from rich.table import Table
 
 def print_run_summary(console, info: dict, out_dir) -> None:
     table = Table(title="stages", title_justify="left")
-    for col in ("stage", "records in", "out", "dropped", "hours in", "out", "dropped", "s",
-                "reasons"):
-        table.add_column(col, justify="left" if col in ("stage", "reasons") else "right")
+    for col in ("stage", "records in", "out", "dropped", "hours in", "out", "dropped", "s"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    dropped = []
     for key, s in info["per_stage"].items():
-        reasons = ", ".join(f"{r} {n}" for r, n in s["reasons"].items())
-        table.add_row(key.split(":", 1)[-1], str(s["records_in"]), str(s["records_out"]),
+        stage = key.split(":", 1)[-1]
+        table.add_row(stage, str(s["records_in"]), str(s["records_out"]),
                       str(s["records_dropped"]), f"{s['hours_in']:.3f}", f"{s['hours_out']:.3f}",
-                      f"{s['hours_dropped']:.3f}", f"{s['seconds']:.1f}", reasons)
+                      f"{s['hours_dropped']:.3f}", f"{s['seconds']:.1f}")
+        dropped += [f"{stage} {reason} {n}" for reason, n in s["reasons"].items()]
     console.print(table)
+    # Reasons go below the table: as a column, names like long_without_timestamps squeeze it
+    # past 80 characters.
+    if dropped:
+        console.print("dropped: " + ", ".join(dropped))
     acc = info["accounting"]
     rec, hrs = acc["records"], acc["hours"]
-    console.print(
-        f"input records {acc['input_records']} = kept {rec['kept']} + eval_only {rec['eval_only']}"
-        f" + rejected {rec['rejected']};  hours {acc['input_hours']:.3f} = {hrs['kept']:.3f} + "
-        f"{hrs['eval_only']:.3f} + {hrs['rejected']:.3f}")
+    console.print(f"records {acc['input_records']} in = {rec['kept']} kept + "
+                  f"{rec['eval_only']} eval_only + {rec['rejected']} rejected")
+    console.print(f"hours {acc['input_hours']:.3f} in = {hrs['kept']:.3f} kept + "
+                  f"{hrs['eval_only']:.3f} eval_only + {hrs['rejected']:.3f} rejected")
     rows = acc["rows"]
     console.print(f"written: manifest.jsonl {rows['manifest']} ({acc['row_hours']['manifest']:.3f} h), "
                   f"eval_only.jsonl {rows['eval_only']}, rejected.jsonl {rows['rejected']}")

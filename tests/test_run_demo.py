@@ -108,6 +108,8 @@ def test_accounting_balances_and_workers_do_not_change_output(runs):
     assert "numpy" in info1["versions"] and len(info1["input_fingerprint"]) == 64
     for key in ("decode", "0:vad", "4:noise", "write"):
         assert info1["per_stage"][key]["seconds"] >= 0
+    rows = acc["rows"]  # the write step counts every row that reaches a kept manifest
+    assert info1["per_stage"]["write"]["records_out"] == rows["manifest"] + rows["eval_only"]
 
 
 def test_rerun_is_byte_identical(runs, tmp_path):
