@@ -52,7 +52,9 @@ def print_qc_summary(console, report: dict) -> None:
 
     worst = Table(title="worst examples (personal data masked)", title_justify="left")
     for col in ("tag", "record", "value", "label", "hyp"):
-        worst.add_column(col, overflow="fold" if col == "record" else "ellipsis")
+        # The tag and the id say what a row is: never cut them; the texts give way first.
+        worst.add_column(col, no_wrap=col == "tag",
+                         overflow="fold" if col == "record" else "ellipsis")
     for tag, examples in report["worst"].items():
         for ex in examples[:3]:
             value = ex.get("value")
