@@ -25,7 +25,7 @@ def plugins() -> None:
         if cls.params:
             table = Table(show_header=True, box=None, padding=(0, 2))
             for col in ("parameter", "type", "default", "meaning"):
-                table.add_column(col)
+                table.add_column(col, overflow="fold")
             for pname, p in cls.params.items():
                 kind = p.type + (f" {{{'|'.join(map(str, p.choices))}}}" if p.choices else "")
                 table.add_row(f"{name}.{pname}", kind, escape(p.describe_default()), escape(p.help))
