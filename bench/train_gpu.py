@@ -13,16 +13,14 @@ Needs CUDA; elsewhere it says so and exits 0. CI never runs it.
 from __future__ import annotations
 
 import argparse
-import io
-import json
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "curate" / "demo" / "manifest.jsonl"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from trainrun import DEMO, train_rates  # noqa: E402
+
 AUDIO = {"d_model": 1280, "encoder_layers": 8, "encoder_attention_heads": 20,
          "encoder_ffn_dim": 5120}
 TEXT = {"hidden_size": 2048, "intermediate_size": 5504, "num_hidden_layers": 16,
@@ -43,22 +41,17 @@ def build(folder: Path) -> Path:
 
 def train(model_dir: Path, out: Path, recipe, steps: int, batch: int) -> dict:
     import torch
-    from rich.console import Console
 
-    from train_adapter.finetune import Job, finetune
+    from train_adapter.finetune import Job
     from train_adapter.trainer import Settings
 
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    finetune(Job(model=str(model_dir), data=[str(DEMO)], recipe=recipe,
-                 loop=Settings(out=out, max_steps=steps, batch_size=batch, logging_steps=5,
-                               save_steps=10 ** 6, num_workers=4)),
-             Console(file=io.StringIO()))
-    logs = [h for h in json.loads((out / "train.json").read_text())["log_history"] if "loss" in h]
-    later = logs[1:] or logs
-    return {"samples/s": statistics.median(h["samples_per_second"] for h in later),
-            "tokens/s": statistics.median(h["tokens_per_second"] for h in later),
+    rates = train_rates(Job(model=str(model_dir), data=[str(DEMO)], recipe=recipe,
+                            loop=Settings(out=out, max_steps=steps, batch_size=batch,
+                                          logging_steps=5, save_steps=10 ** 6, num_workers=4)))
+    return {"samples/s": rates["samples/s"], "tokens/s": rates["tokens/s"],
             "peak GiB": torch.cuda.max_memory_allocated() / 2 ** 30,
             "wall s": time.perf_counter() - start}
 

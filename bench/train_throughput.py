@@ -13,16 +13,14 @@ Prints, on the demo corpus:
 from __future__ import annotations
 
 import argparse
-import io
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "curate" / "demo" / "manifest.jsonl"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from trainrun import DEMO, train_rates  # noqa: E402
 
 
 def merged_run(tmp: Path) -> Path:
@@ -33,25 +31,15 @@ def merged_run(tmp: Path) -> Path:
     return out / "manifest.jsonl"
 
 
-def train_rates(data: Path, out: Path, model: str, steps: int, grouped: bool) -> dict:
+def tiny_rates(data: Path, out: Path, model: str, steps: int, grouped: bool) -> dict:
     """Median samples/s and tokens/s over the logged intervals after the first (warm-up)."""
-    import json
-
-    from rich.console import Console
-
-    from train_adapter.finetune import Job, finetune
+    from train_adapter.finetune import Job
     from train_adapter.recipe import Recipe
     from train_adapter.trainer import Settings
 
-    finetune(Job(model=model, data=[str(data)], recipe=Recipe("sft"),
-                 loop=Settings(out=out, max_steps=steps, batch_size=4, logging_steps=5,
-                               save_steps=10 ** 6, grouped=grouped)),
-             Console(file=io.StringIO()))
-    logs = [h for h in json.loads((out / "train.json").read_text())["log_history"] if "loss" in h]
-    later = logs[1:] or logs
-    return {"samples/s": statistics.median(h["samples_per_second"] for h in later),
-            "tokens/s": statistics.median(h["tokens_per_second"] for h in later),
-            "loss": (logs[0]["loss"], logs[-1]["loss"])}
+    return train_rates(Job(model=model, data=[str(data)], recipe=Recipe("sft"),
+                           loop=Settings(out=out, max_steps=steps, batch_size=4, logging_steps=5,
+                                         save_steps=10 ** 6, grouped=grouped)))
 
 
 def padding_shares(data: Path, tiny_dir: Path, batch: int) -> tuple[float, float]:
@@ -72,9 +60,11 @@ def padding_shares(data: Path, tiny_dir: Path, batch: int) -> tuple[float, float
 
 def utilisation(data: Path) -> tuple[float, int]:
     from manifests import read_manifest
+    from train_adapter.data import MAX_SECONDS, MIN_SECONDS
     from train_adapter.sampler import window_utilisation
 
-    durations = [r.duration for r in read_manifest(data) if 0.1 <= r.duration <= 30 and r.text]
+    durations = [r.duration for r in read_manifest(data)
+                 if MIN_SECONDS <= r.duration <= MAX_SECONDS and r.text]
     return window_utilisation(durations, 30.0), len(durations)
 
 
@@ -100,7 +90,7 @@ def main() -> None:
             "tiny, 30 s window, shuffled": ("tiny", False),
             "tiny:8, 8 s window, length-grouped": ("tiny:8", True),
         }
-        rates = {name: train_rates(DEMO, tmp / f"r{i}", model, args.steps, grouped)
+        rates = {name: tiny_rates(DEMO, tmp / f"r{i}", model, args.steps, grouped)
                  for i, (name, (model, grouped)) in enumerate(runs.items())}
         tiny_dir = tmp / "r0" / "tiny-init"
         raw_share = padding_shares(DEMO, tiny_dir, 4)

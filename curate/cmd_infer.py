@@ -65,7 +65,8 @@ def infer(
     problems = Problems()
     set_aside: Counter = Counter()
     try:
-        window = modelmod.window_seconds(modelmod.load_processor(model))
+        processor = modelmod.load_processor(model)
+        window = modelmod.window_seconds(processor)
         # with --hyp the hypotheses come from the file, so records are read as for asr first
         rules = datamod.Rules(task="asr" if hyp else task,
                               max_seconds=min(datamod.MAX_SECONDS, window), allow_sensitive=True,
@@ -97,7 +98,8 @@ def infer(
         raise typer.Exit(2)
 
     cuda = torch.cuda.is_available()
-    net, processor = modelmod.load(model, dtype=torch.bfloat16 if cuda else None)
+    net, processor = modelmod.load(model, dtype=torch.bfloat16 if cuda else None,
+                                   processor=processor)
     net.to("cuda" if cuda else "cpu")
     todo_seconds = sum(ex.duration for ex in infermod.pending(examples, out))
     with hours_progress(console, todo_seconds, f"infer {task}") as advance:

@@ -86,14 +86,14 @@ def train(
     """
     from rich.console import Console
 
-    console = Console(stderr=True)
+    from train_adapter.data import TASKS
     from train_adapter.recipe import Recipe, RecipeError, parse_encoder_layers, parse_lora
     try:
         recipe = Recipe(stage, lora=None if lora is None else parse_lora(
                             "" if lora == "default" else lora),
                         qlora=qlora, encoder_layers=parse_encoder_layers(encoder_layers),
                         encoder_attn_only=encoder_attn_only)
-        if task not in ("asr", "correct", "mix"):
+        if task not in TASKS:
             raise RecipeError(f"--task must be asr, correct or mix, got {task!r}")
         if merge_lora and recipe.lora is None:
             raise RecipeError("--merge-lora needs --lora or --qlora")

@@ -197,6 +197,7 @@ def _task_for(rid: str, hyp: str | None, rules: Rules) -> str:
 def _read_pairs(file: Path, rules: Rules, problems: Problems,
                 report: SourceReport) -> list[Example]:
     examples = []
+    tsv = file.suffix in (".tsv", ".txt")   # else JSONL objects
     with open(file, "rb") as f:
         for lineno, raw in enumerate(f, 1):
             try:
@@ -207,7 +208,7 @@ def _read_pairs(file: Path, rules: Rules, problems: Problems,
             if not line.strip():
                 continue
             report.read += 1
-            pair = _parse_pair(line, file, lineno, problems)
+            pair = _parse_pair(line, file, lineno, problems, tsv)
             if pair is None:
                 report.set_aside["bad_line"] += 1
                 continue
@@ -219,9 +220,9 @@ def _read_pairs(file: Path, rules: Rules, problems: Problems,
     return examples
 
 
-def _parse_pair(line: str, file: Path, lineno: int,
-                problems: Problems) -> tuple[str, str, str] | None:
-    if file.suffix in (".tsv", ".txt"):
+def _parse_pair(line: str, file: Path, lineno: int, problems: Problems,
+                tsv: bool) -> tuple[str, str, str] | None:
+    if tsv:
         parts = line.split("\t")
         if len(parts) != 3 or not parts[0].strip():
             problems.add(file, f"expected name<TAB>hyp<TAB>ref, found {len(parts)} field(s)",

@@ -19,7 +19,8 @@ from . import prompts as promptmod
 from . import recipe as recipemod
 from .loss import LabelledLogits
 from .sampler import LengthGroupedSampler, padding_share, window_utilisation
-from .trainer import Settings, build_trainer, save_final, settings_record, training_arguments
+from .trainer import (Settings, build_trainer, save_final, settings_record, step_rows,
+                      training_arguments)
 
 
 class TrainError(ValueError):
@@ -43,8 +44,9 @@ class Job:
     allow_sensitive: bool = False
 
 
-def default_lr(job: Job) -> float:
-    if modelmod.tiny_window(job.model):
+def default_lr(job: Job, tiny: bool) -> float:
+    """``tiny``: ``job.model`` names the tiny random model."""
+    if tiny:
         return 3e-3          # a random 0.3M-parameter model learns visibly in 50 steps
     if job.recipe.lora:
         return 2e-4
@@ -60,21 +62,25 @@ def finetune(job: Job, console: Console | None = None) -> Path | None:
     cuda = torch.cuda.is_available()
     try:
         quantization = recipemod.qlora_config() if job.recipe.qlora else None
-        window = modelmod.tiny_window(job.model)
+        tiny = modelmod.tiny_window(job.model)   # None: a checkpoint folder
     except (recipemod.RecipeError, modelmod.ModelError) as e:
         raise TrainError(str(e)) from None
     # what the job left open: the recipe's learning rate, and what the hardware allows
     settings = replace(
-        job.loop, out=Path(job.loop.out), lr=job.loop.lr or default_lr(job),
+        job.loop, out=Path(job.loop.out), lr=job.loop.lr or default_lr(job, bool(tiny)),
         num_workers=(4 if cuda else 0) if job.loop.num_workers is None else job.loop.num_workers,
         bf16=cuda and torch.cuda.is_bf16_supported())
     args = training_arguments(settings, has_eval=bool(job.eval_data))   # starts distributed
     main = args.process_index == 0
     say = console.print if main else (lambda *a, **k: None)
 
+    processor = None   # a checkpoint's, read once here for its window and reused by load()
     try:
-        if window is None:
-            window = modelmod.window_seconds(modelmod.load_processor(job.model))
+        if tiny:
+            window = tiny
+        else:
+            processor = modelmod.load_processor(job.model)
+            window = modelmod.window_seconds(processor)
         rules = datamod.Rules(task=job.task, max_seconds=min(datamod.MAX_SECONDS, window),
                               allow_sensitive=job.allow_sensitive, seed=settings.seed)
         problems = Problems()
@@ -85,7 +91,7 @@ def finetune(job: Job, console: Console | None = None) -> Path | None:
     say(_data_table(reports, window))
     _say_problems(say, problems)
 
-    if modelmod.tiny_window(job.model):
+    if tiny:
         model_dir = settings.out / "tiny-init"
         with args.main_process_first(desc="build the tiny model"):
             if main and not (job.resume and (model_dir / "config.json").is_file()):
@@ -96,7 +102,7 @@ def finetune(job: Job, console: Console | None = None) -> Path | None:
         model_dir = Path(job.model)
     try:
         model, processor = modelmod.load(model_dir, dtype=torch.bfloat16 if cuda else None,
-                                         quantization_config=quantization)
+                                         quantization_config=quantization, processor=processor)
         prompts = promptmod.load(str(model_dir), job.prompt_style,
                                  str(job.prompts_file) if job.prompts_file else None)
         model = recipemod.apply(model, job.recipe)
@@ -110,7 +116,7 @@ def finetune(job: Job, console: Console | None = None) -> Path | None:
                                 silent_audio=recipemod.audio_path_trainable(model)
                                 or bool(settings.deepspeed or settings.fsdp))
     lengths = collate.token_lengths(examples, prompts, processor.tokenizer)
-    say(_mixture_figures(examples, lengths, window, settings, args.world_size))
+    say(_mixture_figures(examples, lengths, window, settings, args))
     say(f"prompts: {prompts.style}; task {job.task}; {len(examples)} examples per epoch")
 
     trainer = build_trainer(model, processor, examples, collator, lengths, args,
@@ -166,9 +172,9 @@ def _trainable_table(model, recipe: recipemod.Recipe) -> Table:
     return table
 
 
-def _mixture_figures(examples, lengths, window: float, settings: Settings, world: int) -> str:
+def _mixture_figures(examples, lengths, window: float, settings: Settings, args) -> str:
     durations = [ex.duration for ex in examples if ex.audio is not None]
-    rows = settings.batch_size * settings.grad_accum * world
+    rows = step_rows(args)
     grouped = LengthGroupedSampler(lengths, rows, seed=settings.seed, grouped=True).order()
     shuffled = LengthGroupedSampler(lengths, rows, seed=settings.seed, grouped=False).order()
     return (f"encoder window utilisation {100 * window_utilisation(durations, window):.1f} % "

@@ -83,8 +83,7 @@ class InferStats:
 
 def pending(examples: list[Example], out: Path) -> list[Example]:
     """The examples an interrupted run into ``out`` has not written yet."""
-    done = _read_partial(out.with_name(out.name + ".partial"))
-    return [ex for ex in examples if ex.id not in done]
+    return _resume(examples, _partial_path(out))[1]
 
 
 def transcribe(model, processor, prompts, examples: list[Example], out: Path, *,
@@ -94,10 +93,10 @@ def transcribe(model, processor, prompts, examples: list[Example], out: Path, *,
 
     ``on_batch(audio_seconds)`` is called after each batch (for a progress bar)."""
     stats = InferStats()
-    partial = out.with_name(out.name + ".partial")
-    done = _read_partial(partial)
-    stats.resumed = sum(ex.id in done for ex in examples)
-    todo = sorted((ex for ex in examples if ex.id not in done), key=lambda ex: -ex.duration)
+    partial = _partial_path(out)
+    done, todo = _resume(examples, partial)
+    stats.resumed = len(examples) - len(todo)
+    todo.sort(key=lambda ex: -ex.duration)
     collator = Collator(processor, prompts, generation=True)
     tokenizer = processor.tokenizer
     stop_ids = [tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
@@ -142,6 +141,16 @@ def _decode(row: list[int], stop_ids: list[int], tokenizer) -> str:
             break
     text = tokenizer.decode(trim_loop(row), skip_special_tokens=True)
     return " ".join(text.split())   # no tab or newline may reach the name<TAB>text file
+
+
+def _partial_path(out: Path) -> Path:
+    return out.with_name(out.name + ".partial")
+
+
+def _resume(examples: list[Example], partial: Path) -> tuple[dict[str, str], list[Example]]:
+    """(names → texts already in ``partial``, the examples not among them, in input order)."""
+    done = _read_partial(partial)
+    return done, [ex for ex in examples if ex.id not in done]
 
 
 def _read_partial(partial: Path) -> dict[str, str]:

@@ -105,10 +105,12 @@ def load_processor(path) -> Qwen2AudioProcessor:
     return Qwen2AudioProcessor.from_pretrained(str(_model_dir(path)), local_files_only=True)
 
 
-def load(path, *, dtype: torch.dtype | str | None = None, quantization_config=None):
+def load(path, *, dtype: torch.dtype | str | None = None, quantization_config=None,
+         processor: Qwen2AudioProcessor | None = None):
     """(model, processor) from a local folder: a full checkpoint, or a LoRA adapter folder whose
     ``adapter_config.json`` names its base (merged into the base in memory). ``dtype``: a torch
-    dtype, ``"auto"`` (as saved) or None (float32)."""
+    dtype, ``"auto"`` (as saved) or None (float32). ``processor``: one already loaded from this
+    folder (:func:`load_processor`), returned as is instead of being read again."""
     folder = _model_dir(path)
     adapter = folder / "adapter_config.json"
     base = Path(json.loads(adapter.read_text())["base_model_name_or_path"]) if adapter.is_file() \
@@ -123,7 +125,8 @@ def load(path, *, dtype: torch.dtype | str | None = None, quantization_config=No
     if adapter.is_file():
         from peft import PeftModel
         model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
-    processor = Qwen2AudioProcessor.from_pretrained(str(folder), local_files_only=True)
+    if processor is None:
+        processor = Qwen2AudioProcessor.from_pretrained(str(folder), local_files_only=True)
     return model, processor
 
 

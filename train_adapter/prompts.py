@@ -53,8 +53,7 @@ class Prompts:
     templates: dict[str, str]
 
     def render(self, task: str, hyp: str | None = None) -> str:
-        template = self.templates[task]
-        return template.replace(HYP, hyp or "") if HYP in template else template
+        return self.templates[task].replace(HYP, hyp or "")
 
     def save(self, folder) -> None:
         Path(folder, PROMPTS_FILE).write_text(

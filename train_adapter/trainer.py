@@ -230,10 +230,11 @@ def save_final(trainer: AdapterTrainer, processor, prompts, out: Path, *, lora: 
     trainer.save_model(str(target))   # gathers ZeRO-3 / FSDP shards; writes on the main process
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
-        for folder in {target, out}:
-            folder.mkdir(parents=True, exist_ok=True)
-            processor.save_pretrained(str(folder))
-            prompts.save(folder)
+        # explicit: save_model skips the processor for FSDP sharded state; with a merge,
+        # merge_adapter copies both from the adapter folder into ``out``
+        target.mkdir(parents=True, exist_ok=True)
+        processor.save_pretrained(str(target))
+        prompts.save(target)
         if target != out:
             merge_adapter(target, out)
         (out / "train.json").write_text(json.dumps(record, indent=2, ensure_ascii=False,
