@@ -50,6 +50,10 @@ class StageStats:
         for reason, n in other.reasons.items():
             self.reasons[reason] = self.reasons.get(reason, 0) + n
 
+    def count_in(self, seconds: float) -> None:
+        self.records_in += 1
+        self.seconds_in += seconds
+
     def as_dict(self) -> dict:
         h = 3600.0
         return {"records_in": self.records_in, "records_out": self.records_out,
@@ -59,19 +63,19 @@ class StageStats:
                 "seconds": round(self.time, 3), "reasons": dict(sorted(self.reasons.items()))}
 
 
-def blocks(records: Iterable[Record], seconds: float) -> Iterator[list[Record]]:
+def blocks(records: Iterable[Record], seconds: float) -> Iterator[tuple[list[Record], float]]:
     """Consecutive records grouped into blocks of at least ``seconds`` of audio (the last may be
-    shorter)."""
+    shorter), each with its total seconds."""
     block: list[Record] = []
     total = 0.0
     for rec in records:
         block.append(rec)
         total += rec.duration
         if total >= seconds:
-            yield block
+            yield block, total
             block, total = [], 0.0
     if block:
-        yield block
+        yield block, total
 
 
 # --- work done inside worker processes (or inline with one worker) ---
@@ -101,8 +105,7 @@ def _decode(item: Item, stats: StageStats) -> None:
             # The header duration can differ from the decoded length by a few samples.
             rec.duration = len(audio) / SR
     stats.time += time.perf_counter() - t0
-    stats.records_in += 1
-    stats.seconds_in += rec.duration
+    stats.count_in(rec.duration)
     _count_out(item, stats)
 
 
@@ -144,8 +147,7 @@ def _staged(key: str, stage: Stage, upstream: Iterator[Item], ctx: Context, stat
             waited += time.perf_counter() - t0
             if it is None:
                 return
-            st.records_in += 1
-            st.seconds_in += it.duration
+            st.count_in(it.duration)
             fed[it.record.id] = last = it.sources
             yield it
 
@@ -186,8 +188,7 @@ def _run_block(records: list[Record]) -> tuple[list[Item], dict[str, StageStats]
         t0 = time.perf_counter()
         output.store_audio(it)
         write.time += time.perf_counter() - t0
-        write.records_in += 1
-        write.seconds_in += it.duration
+        write.count_in(it.duration)
         _count_out(it, write)
         it.audio = None  # the main process needs only the record
         kept.append(it)
@@ -242,8 +243,8 @@ class Pipeline:
             sizes: deque[float] = deque()  # input seconds of the blocks in flight, in order
 
             def tasks():
-                for block in blocks(self._unique(records()), self.block_seconds):
-                    sizes.append(sum(r.duration for r in block))
+                for block, total in blocks(self._unique(records()), self.block_seconds):
+                    sizes.append(total)
                     yield (block,)
 
             for items, stats in _ordered(pool, _run_block, tasks(), 2 * self.workers):
@@ -308,8 +309,7 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
         "seed": seed,
         "workers": pipe.workers,
         "block_seconds": block_seconds,
-        "stages": [{"name": s.name, "params": {k: list(v) if isinstance(v, tuple) else v
-                                               for k, v in s.values.items()}} for s in stages],
+        "stages": [{"name": s.name, "params": s.json_values()} for s in stages],
         "versions": run_dir.versions(),
         "wall_seconds": round(time.perf_counter() - t0, 3),
         "per_stage": {k: pipe.stats[k].as_dict() for k in sorted(pipe.stats, key=_stage_order)},

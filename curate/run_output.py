@@ -34,11 +34,8 @@ class RunOutput:
         self.audio_dir = self.dir / "audio"
         self.writers = {name: ManifestWriter(self.dir / f"{name}.jsonl")
                         for name in ("manifest", "eval_only", "rejected")}
-        self.inputs = 0
-        self.input_seconds = 0.0
         self.outcome: dict[str, int] = {}   # input id → best outcome of its pieces
-        self.source_seconds: dict[str, float] = {}
-        self.rows = {name: 0 for name in self.writers}
+        self.source_seconds: dict[str, float] = {}  # input id → seconds, in input order
         self.row_seconds = {name: 0.0 for name in self.writers}
         self.reasons: dict[str, int] = {}
 
@@ -54,8 +51,6 @@ class RunOutput:
             w.open()
 
     def count_input(self, record) -> None:
-        self.inputs += 1
-        self.input_seconds += record.duration
         self.outcome[record.id] = REJECTED
         self.source_seconds[record.id] = record.duration
 
@@ -82,7 +77,6 @@ class RunOutput:
         else:
             name, outcome = "manifest", KEPT
         self.writers[name].write(rec)
-        self.rows[name] += 1
         self.row_seconds[name] += rec.duration
         for src in item.sources:
             if self.outcome.get(src, REJECTED) < outcome:
@@ -103,12 +97,15 @@ class RunOutput:
         for src, outcome in self.outcome.items():
             counts[OUTCOMES[outcome]] += 1
             hours[OUTCOMES[outcome]] += self.source_seconds[src] / 3600
+        input_seconds = 0.0
+        for seconds in self.source_seconds.values():  # in input order, one by one, as counted
+            input_seconds += seconds
         return {
-            "input_records": self.inputs,
-            "input_hours": round(self.input_seconds / 3600, 6),
+            "input_records": len(self.source_seconds),
+            "input_hours": round(input_seconds / 3600, 6),
             "records": counts,
             "hours": {k: round(v, 6) for k, v in hours.items()},
-            "rows": dict(self.rows),
+            "rows": {name: w.count for name, w in self.writers.items()},
             "row_hours": {k: round(v / 3600, 6) for k, v in self.row_seconds.items()},
             "rejected_reasons": dict(sorted(self.reasons.items())),
         }

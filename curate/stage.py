@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Iterable, Iterator
 
 import numpy as np
@@ -145,7 +145,6 @@ class Context:
     """What the executor gives each stage: the run seed, for per-record random draws."""
 
     seed: int = 0
-    extra: dict = field(default_factory=dict)
 
     def rng(self, stage: str, record_id: str) -> np.random.Generator:
         digest = hashlib.blake2b(f"{self.seed}\0{stage}\0{record_id}".encode(), digest_size=8)
@@ -197,6 +196,10 @@ class Stage(ABC):
     def lineage(self, **drawn: Any) -> dict:
         """A lineage entry: this stage, its parameters, and what it drew for the record."""
         entry = {"stage": self.name}
-        entry.update({k: list(v) if isinstance(v, tuple) else v for k, v in self.values.items()})
+        entry.update(self.json_values())
         entry.update(drawn)
         return entry
+
+    def json_values(self) -> dict:
+        """The parameter values as JSON writes them (tuples as lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.values.items()}

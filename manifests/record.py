@@ -48,6 +48,10 @@ class Record:
     def labelled(self) -> bool:
         return bool(self.text.strip())
 
+    def get(self, name: str) -> Any:
+        """A record field's value by name, else the custom field ``extra[name]`` (None if absent)."""
+        return getattr(self, name) if name in FIELDS else self.extra.get(name)
+
     def has_tag(self, prefix: str) -> bool:
         """True if a tag equals ``prefix`` or starts with ``prefix:``."""
         return any(t == prefix or t.startswith(prefix + ":") for t in self.tags)

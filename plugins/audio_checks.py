@@ -24,21 +24,26 @@ def _db(power: float) -> float:
     return SILENCE_DB if power <= 0 else max(SILENCE_DB, 10 * np.log10(power))
 
 
-def level_dbfs(audio: np.ndarray, speech=None) -> float:
-    """Mean power of the speech (vad intervals, else an energy gate), in dB full scale."""
-    return _db(mean_power(audio, speech_mask(audio, speech)))
+def level_dbfs(audio: np.ndarray, speech=None, mask: np.ndarray | None = None) -> float:
+    """Mean power of the speech (vad intervals, else an energy gate), in dB full scale.
+
+    ``mask``: ``speech_mask(audio, speech)`` when the caller has it already."""
+    if mask is None:
+        mask = speech_mask(audio, speech)
+    return _db(mean_power(audio, mask))
 
 
-def snr_db(audio: np.ndarray, speech=None) -> float:
+def snr_db(audio: np.ndarray, speech=None, mask: np.ndarray | None = None) -> float:
     """Speech-to-noise ratio estimate in dB.
 
     Noise is the mean power outside speech when the vad found enough of it; otherwise (a clip
     trimmed tight, or noise loud enough that the energy gate calls everything speech) the
     ``NOISE_PERCENTILE``-th percentile of 30 ms frame powers: the quieter frames between words
     and syllables hold mostly background. Speech is the mean power over the speech-active samples
-    less that noise.
+    less that noise. ``mask``: ``speech_mask(audio, speech)`` when the caller has it already.
     """
-    mask = speech_mask(audio, speech)
+    if mask is None:
+        mask = speech_mask(audio, speech)
     total = mean_power(audio, mask)
     quiet = ~mask
     if speech and quiet.sum() >= MIN_NOISE_FRAMES * FRAME:

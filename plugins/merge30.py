@@ -16,7 +16,6 @@ per block).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import fields
 from typing import Any, Iterator
 
 import numpy as np
@@ -27,7 +26,6 @@ from manifests import Record
 from .joiner import AUTO, JOINER_HELP, join_texts
 
 MAX_ID_PARTS = 3  # longer groups get an abbreviated id with a hash, so ids stay short
-_RECORD_FIELDS = {f.name for f in fields(Record)} - {"extra"}
 
 
 class Merge30(Stage):
@@ -71,11 +69,7 @@ class Merge30(Stage):
         return rec.labelled, rec.split, self._group_value(rec)
 
     def _group_value(self, rec: Record) -> Any:
-        if self.group_by is None:
-            return None
-        if self.group_by in _RECORD_FIELDS:
-            return getattr(rec, self.group_by)
-        return rec.extra.get(self.group_by)
+        return None if self.group_by is None else rec.get(self.group_by)
 
     def _emit(self, window: list[Item]) -> Item:
         if len(window) == 1:

@@ -66,7 +66,8 @@ class Noise(Stage):
                 yield item
                 continue
             try:
-                noise = noise_segment(drawn["file"], drawn["offset"], len(item.audio))
+                noise = noise_segment(drawn["file"], drawn["offset"], len(item.audio),
+                                      drawn["length"])
             except AudioError:
                 # The header read at validation, the samples do not: set aside, visibly.
                 yield item.reject(self.name, "noise_file_unreadable")
@@ -90,7 +91,8 @@ class Noise(Stage):
             yield item
 
     def draw(self, record_id: str, duration: float, ctx: Context) -> dict | None:
-        """What this record gets: noise file, offset (s) and SNR (dB); None when it stays clean."""
+        """What this record gets: noise file, its length (s, as probed at validation), offset (s)
+        and SNR (dB); None when it stays clean."""
         rng = ctx.rng(self.name, record_id)
         if rng.random() >= self.p:
             return None
@@ -99,7 +101,7 @@ class Noise(Stage):
         span = length - duration if length >= duration else length
         offset = round(float(rng.uniform(0.0, span)), 3)
         snr = round(float(rng.uniform(*self.snr)), 1)
-        return {"file": path, "offset": offset, "snr_db": snr}
+        return {"file": path, "length": length, "offset": offset, "snr_db": snr}
 
 
 def mix(audio: np.ndarray, noise: np.ndarray, snr: float,
@@ -137,12 +139,15 @@ def noise_files(folder: Path) -> list[tuple[str, float]]:
     return out
 
 
-def noise_segment(path: str, offset: float, n: int) -> np.ndarray:
-    """``n`` samples of noise from ``offset`` seconds into ``path``, looping a short file."""
+def noise_segment(path: str, offset: float, n: int, length: float | None = None) -> np.ndarray:
+    """``n`` samples of noise from ``offset`` seconds into ``path``, looping a short file.
+
+    ``length``: the file's duration in seconds, when known (else its header is probed)."""
     start = int(round(offset * SR))
     full = _cache.get(path)
     if full is None:
-        length = probe(path).duration
+        if length is None:
+            length = probe(path).duration
         if length > CACHE_MAX_S and (start + n) / SR <= length:
             piece = load(path, offset, n / SR)
             return loop(piece, 0, n)  # pads the odd sample lost to resampling

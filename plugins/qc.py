@@ -128,13 +128,15 @@ class QC(Stage):
         rec = item.record
         tags: list[str] = []
         qc: dict = {}
+        # Speech-active samples, computed once for the rate, the level and the SNR.
+        mask = None if item.audio is None else speech_mask(item.audio, rec.speech)
         if not rec.labelled:
             tags.append("empty_label")
         else:
             self._check_label(rec, tags, qc)
-            self._check_rate(rec, *self._speech(item), tags, qc)
+            self._check_rate(rec, *self._speech(item, mask), tags, qc)
         if item.audio is not None:
-            self._check_audio(item, tags, qc)
+            self._check_audio(item, mask, tags, qc)
         self._check_format(rec, tags, qc)
         return [t for t in TAGS if t in tags], qc
 
@@ -164,14 +166,16 @@ class QC(Stage):
             self._compare(text, second, "cer_text_b", "annotator_mismatch", tags, qc)
 
     @staticmethod
-    def _speech(item: Item) -> tuple[float | None, str]:
+    def _speech(item: Item, mask: np.ndarray | None) -> tuple[float | None, str]:
         """Seconds of speech in the clip and how they were measured: the vad stage's intervals,
-        else an energy gate over the audio, else none (the rate is then per second of clip)."""
+        else an energy gate over the audio, else none (the rate is then per second of clip).
+        ``mask`` is ``speech_mask(item.audio, item.record.speech)``: without vad intervals, the
+        energy gate's."""
         vad = speech_seconds(item.record)
         if vad is not None:
             return vad, "vad"
-        if item.audio is not None:
-            active = float(speech_mask(item.audio).sum()) / SR
+        if mask is not None:
+            active = float(mask.sum()) / SR
             if active > 0:
                 return active, "energy"
         return None, "duration"
@@ -207,11 +211,11 @@ class QC(Stage):
         if rate > self.cer_max and edits >= self.min_edits:
             tags.append(tag)
 
-    def _check_audio(self, item: Item, tags: list[str], qc: dict) -> None:
+    def _check_audio(self, item: Item, mask: np.ndarray, tags: list[str], qc: dict) -> None:
         audio, speech = item.audio, item.record.speech
         clipped = A.clip_ratio(audio, self.clip_level)
-        level = A.level_dbfs(audio, speech)
-        snr = A.snr_db(audio, speech)
+        level = A.level_dbfs(audio, speech, mask)
+        snr = A.snr_db(audio, speech, mask)
         dc = A.dc_offset(audio)
         qc.update(clip_ratio=round(clipped, 5), level_dbfs=round(level, 2), snr_db=round(snr, 2),
                   dc=round(dc, 5), audio_hash=A.content_hash(audio))

@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from dataclasses import fields
 from typing import Any, Iterable, Iterator
 
 from curate.stage import Context, Item, Param, ParamError, Stage
 from manifests import Record
-
-_RECORD_FIELDS = {f.name for f in fields(Record)} - {"extra"}
 
 
 class Sample(Stage):
@@ -63,7 +60,7 @@ class Sample(Stage):
 def _field(rec: Record, name: str | None) -> Any:
     if name is None:
         return None
-    value = getattr(rec, name) if name in _RECORD_FIELDS else rec.extra.get(name)
+    value = rec.get(name)
     return repr(value) if isinstance(value, (list, dict)) else value
 
 

@@ -47,8 +47,8 @@ class Sensitive(Stage):
             self.tag(item.record)
             yield item
 
-    def tag(self, rec: Record) -> list[dict]:
-        """Find, tag and route one record; returns the masked findings."""
+    def tag(self, rec: Record) -> None:
+        """Find, tag and route one record; the masked findings go to ``extra["sensitive"]``."""
         findings: list[dict] = []
         for name, text in self._texts(rec):
             hits = pii.find(text, self.kinds)
@@ -64,7 +64,6 @@ class Sensitive(Stage):
             rec.extra["sensitive"] = findings
         if rec.has_tag(TAG):
             rec.split = "eval_only"
-        return findings
 
     def _texts(self, rec: Record) -> Iterator[tuple[str, str]]:
         for name in self.fields:

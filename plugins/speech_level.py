@@ -19,11 +19,11 @@ FLOOR_DB = -70.0       # frames quieter than this are never speech, whatever the
 HANGOVER_FRAMES = 7    # P.56 holds activity 0.2 s after the envelope drops (7 frames of 30 ms)
 
 
-def intervals_mask(n: int, intervals, sr: int = SR) -> np.ndarray:
+def intervals_mask(n: int, intervals) -> np.ndarray:
     """A per-sample boolean mask, True inside ``[[start, end], ...]`` (seconds)."""
     mask = np.zeros(n, dtype=bool)
     for start, end in intervals:
-        mask[max(0, int(round(start * sr))):min(n, int(round(end * sr)))] = True
+        mask[max(0, int(round(start * SR))):min(n, int(round(end * SR)))] = True
     return mask
 
 
@@ -36,9 +36,9 @@ def frame_power_db(audio: np.ndarray, frame: int = FRAME) -> np.ndarray:
         return 10 * np.log10(power)
 
 
-def gate_mask(audio: np.ndarray, frame: int = FRAME) -> np.ndarray:
+def gate_mask(audio: np.ndarray) -> np.ndarray:
     """Speech-active samples found by energy alone (for clips the vad stage did not see)."""
-    db = frame_power_db(audio, frame)
+    db = frame_power_db(audio)
     mask = np.zeros(len(audio), dtype=bool)
     audible = db > FLOOR_DB
     if not audible.any():
@@ -52,7 +52,7 @@ def gate_mask(audio: np.ndarray, frame: int = FRAME) -> np.ndarray:
         if 10 * np.log10(power[candidate].mean()) - c > P56_MARGIN_DB:
             break
         active = candidate
-    mask[:len(db) * frame] = np.repeat(active, frame)
+    mask[:len(db) * FRAME] = np.repeat(active, FRAME)
     return mask
 
 
