@@ -194,7 +194,7 @@ class QC(Stage):
             # Against a band measured per second of clip, this per-speech rate is compared as it
             # is for "too slow" and with the band scaled up for "too fast": silence can then
             # never make a label look wrong.
-            scale = 1.0 if band_basis == "speech" or speech is None else rec.duration / speech
+            scale = 1.0 if band_basis == "speech" or not speech else rec.duration / speech
             lo, hi = max(lo, band_lo), min(hi, band_hi * scale)
         qc.update(units=units, speech_s=round(seconds, 3), rate=round(rate, 3),
                   rate_basis=basis if speech else "duration",

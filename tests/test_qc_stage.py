@@ -101,6 +101,16 @@ def test_vad_intervals_are_used_when_present():
     assert qc["rate"] == pytest.approx(7.0)
 
 
+def test_empty_vad_intervals_fall_back_to_the_clip_duration():
+    # speech == [] (vad ran and kept nothing) against a band measured per second of clip
+    item = clip(2.0, 8, id="silent_vad")
+    item.record.speech = []
+    out = run(QC(), dataset([item]))
+    qc = out["silent_vad"].record.extra["qc"]
+    assert qc["rate_basis"] == "duration" and qc["speech_s"] == pytest.approx(item.duration)
+    assert not out["silent_vad"].rejected
+
+
 def test_drop_rejects_with_a_reason_and_reruns_measure_afresh():
     items = dataset(_problem_items())
     out = run(QC(drop="empty_label,fuzzy"), items)
