@@ -73,10 +73,11 @@ def qc(
     if is_run:
         source_dir, out_dir = path, out or path
     else:
-        source_dir = out_dir = out or _default_out(target, manifest, stages)
+        fingerprint = run_dir.file_fingerprint(manifest)
+        source_dir = out_dir = out or _default_out(target, manifest, fingerprint, stages)
         try:
             _check_dataset(manifest, stages, source_dir, workers or os.cpu_count() or 1, force,
-                           err)
+                           err, fingerprint)
         except run_dir.RunDirError as e:
             err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
             raise typer.Exit(2)
@@ -97,39 +98,28 @@ def qc(
     typer.echo(str(out_dir))
 
 
-def _default_out(target: str, manifest: Path, stages) -> Path:
+def _default_out(target: str, manifest: Path, fingerprint: str, stages) -> Path:
     from . import run_dir
 
     config = {"stages": [[s.name, s.values] for s in stages], "seed": 0}
-    name = target if manifest.name != target else manifest.stem
-    return (Path("runs") / Path(name).name /
-            f"qc-{run_dir.run_id(run_dir.file_fingerprint(manifest), config)}")
+    return run_dir.default_dir(target, manifest, fingerprint, config, prefix="qc-")
 
 
-def _check_dataset(manifest: Path, stages, out_dir: Path, workers: int, force: bool, err) -> None:
-    """Run the qc and sensitive stages over a dataset into ``out_dir`` (a run directory)."""
+def _check_dataset(manifest: Path, stages, out_dir: Path, workers: int, force: bool, err,
+                   fingerprint: str) -> None:
+    """Run the qc and sensitive stages over a dataset (``fingerprint``: its manifest's) into
+    ``out_dir`` (a run directory)."""
     from rich.markup import escape
 
-    from manifests import Problems, read_manifest
-
     from . import run_dir
-    from .pipeline import run_pipeline
-    from .progress import hours_progress
+    from .cmd_run import run_manifest
 
     if run_dir.is_complete(out_dir) and not force:
         err.print(f"already checked: {out_dir} (use --force to check again)")
         return
-    problems = Problems()
-
-    def records():
-        problems.items.clear()
-        return read_manifest(manifest, problems)
-
-    total = sum(r.duration for r in read_manifest(manifest, Problems()))
-    with hours_progress(err, total, "checking") as advance:
-        run_pipeline(records, stages, out_dir, workers=workers, source=str(manifest),
-                     fingerprint=run_dir.file_fingerprint(manifest), on_progress=advance,
-                     problems=problems)
+    _, problems = run_manifest(manifest, stages, out_dir, err, "checking",
+                               fingerprint=fingerprint,
+                               workers=workers)
     for p in list(problems)[:20]:
         err.print(f"[yellow]unreadable input line:[/] {escape(str(p))}", soft_wrap=True)
 

@@ -37,11 +37,7 @@ def run(
     """
     from rich.console import Console
 
-    from manifests import Problems, read_manifest
-
     from . import plugin_registry, run_dir
-    from .pipeline import run_pipeline
-    from .progress import hours_progress
     from .registry import RegistryError, resolve_manifest
     from .run_summary import print_run_summary
     from .stage import ParamError
@@ -67,12 +63,30 @@ def run(
 
     fingerprint = run_dir.file_fingerprint(manifest)
     config = {"stages": [[s.name, s.values] for s in stages], "seed": seed}
-    name = target if manifest.name != target else manifest.stem
-    out_dir = out or Path("runs") / Path(name).name / run_dir.run_id(fingerprint, config)
+    out_dir = out or run_dir.default_dir(target, manifest, fingerprint, config)
     if run_dir.is_complete(out_dir) and not force:
         console.print(f"[green]already complete:[/] {out_dir} (use --force to redo)")
         typer.echo(str(out_dir))
         return
+
+    try:
+        info, _ = run_manifest(manifest, stages, out_dir, console, "curating",
+                               fingerprint=fingerprint, workers=workers, seed=seed)
+    except run_dir.RunDirError as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2)
+    print_run_summary(console, info, out_dir)
+    typer.echo(str(out_dir))
+
+
+def run_manifest(manifest: Path, stages, out_dir: Path, console, label: str, *, fingerprint: str,
+                 workers: int, seed: int = 0):
+    """Run ``stages`` over ``manifest`` into ``out_dir`` behind an hours progress bar (``label``).
+    Returns what run.json holds and the unreadable input lines (a manifests.Problems)."""
+    from manifests import Problems, read_manifest
+
+    from .pipeline import run_pipeline
+    from .progress import hours_progress
 
     problems = Problems()
 
@@ -81,13 +95,8 @@ def run(
         return read_manifest(manifest, problems)
 
     total = sum(r.duration for r in read_manifest(manifest, Problems()))
-    try:
-        with hours_progress(console, total, "curating") as advance:
-            info = run_pipeline(records, stages, out_dir, seed=seed, workers=workers,
-                                source=str(manifest), fingerprint=fingerprint, on_progress=advance,
-                                problems=problems)
-    except run_dir.RunDirError as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2)
-    print_run_summary(console, info, out_dir)
-    typer.echo(str(out_dir))
+    with hours_progress(console, total, label) as advance:
+        info = run_pipeline(records, stages, out_dir, seed=seed, workers=workers,
+                            source=str(manifest), fingerprint=fingerprint, on_progress=advance,
+                            problems=problems)
+    return info, problems

@@ -15,6 +15,7 @@ from string import Template
 
 W, H = 640, 260                      # plot size in CSS pixels
 ML, MR, MT, MB = 52, 16, 14, 40      # margins: left, right, top, bottom
+PW, PH = W - ML - MR, H - MT - MB     # the plotting area inside the margins
 MAX_AUDIO_SECONDS = 30.0             # longer clips are embedded up to this (keeps the file small)
 RATE_COLOURS = {None: "#4c78a8", "rate_too_fast": "#d62728", "rate_too_slow": "#ff7f0e"}
 
@@ -73,24 +74,23 @@ def histogram(values: list[float], bins: int = 30) -> tuple[float, list[int]]:
 
 
 def _frame(x_label: str, y_label: str, xmax: float, ymax: float, body: str, title: str) -> str:
-    pw, ph = W - ML - MR, H - MT - MB
     parts = [(f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
               f'viewBox="0 0 {W} {H}" role="img" aria-label="{esc(title)}">'),
-             f'<rect x="{ML}" y="{MT}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#ccc"/>']
+             f'<rect x="{ML}" y="{MT}" width="{PW}" height="{PH}" fill="#fafafa" stroke="#ccc"/>']
     for t in _ticks(xmax):
-        x = ML + t / xmax * pw
-        parts.append(f'<line x1="{x:.1f}" y1="{MT + ph}" x2="{x:.1f}" y2="{MT + ph + 4}" '
-                     f'stroke="#555"/><text x="{x:.1f}" y="{MT + ph + 16}" class="tick" '
+        x = ML + t / xmax * PW
+        parts.append(f'<line x1="{x:.1f}" y1="{MT + PH}" x2="{x:.1f}" y2="{MT + PH + 4}" '
+                     f'stroke="#555"/><text x="{x:.1f}" y="{MT + PH + 16}" class="tick" '
                      f'text-anchor="middle">{t:g}</text>')
     for t in _ticks(ymax):
-        y = MT + ph - t / ymax * ph
-        parts.append(f'<line x1="{ML - 4}" y1="{y:.1f}" x2="{ML + pw}" y2="{y:.1f}" '
+        y = MT + PH - t / ymax * PH
+        parts.append(f'<line x1="{ML - 4}" y1="{y:.1f}" x2="{ML + PW}" y2="{y:.1f}" '
                      f'stroke="#e5e5e5"/><text x="{ML - 6}" y="{y + 4:.1f}" class="tick" '
                      f'text-anchor="end">{t:g}</text>')
     parts.append(body)
-    parts.append(f'<text x="{ML + pw / 2}" y="{H - 6}" class="axis" text-anchor="middle">'
+    parts.append(f'<text x="{ML + PW / 2}" y="{H - 6}" class="axis" text-anchor="middle">'
                  f'{esc(x_label)}</text>')
-    parts.append(f'<text transform="translate(14,{MT + ph / 2}) rotate(-90)" class="axis" '
+    parts.append(f'<text transform="translate(14,{MT + PH / 2}) rotate(-90)" class="axis" '
                  f'text-anchor="middle">{esc(y_label)}</text></svg>')
     return "".join(parts)
 
@@ -98,14 +98,13 @@ def _frame(x_label: str, y_label: str, xmax: float, ymax: float, body: str, titl
 def duration_histogram(durations: list[float]) -> str:
     step, counts = histogram(durations)
     xmax, ymax = step * len(counts), _nice_top(max(1, max(counts)))
-    pw, ph = W - ML - MR, H - MT - MB
     bars = []
     for i, c in enumerate(counts):
         if not c:
             continue
-        x, w = ML + i * step / xmax * pw, step / xmax * pw
-        h = c / ymax * ph
-        bars.append(f'<rect class="bar" x="{x + 0.5:.1f}" y="{MT + ph - h:.1f}" '
+        x, w = ML + i * step / xmax * PW, step / xmax * PW
+        h = c / ymax * PH
+        bars.append(f'<rect class="bar" x="{x + 0.5:.1f}" y="{MT + PH - h:.1f}" '
                     f'width="{max(w - 1, 1):.1f}" height="{h:.1f}" fill="#4c78a8">'
                     f'<title>{i * step:g}–{(i + 1) * step:g} s: {c}</title></rect>')
     return _frame("duration (s)", "records", xmax, ymax, "".join(bars), "duration histogram")
@@ -122,10 +121,9 @@ def rate_scatter(points: list[dict], band: dict | None) -> str:
     if band and "high" in band:
         ytop = max(ytop, band["high"])
     ymax = _nice_top(ytop * 1.05 or 1.0)
-    pw, ph = W - ML - MR, H - MT - MB
 
     def xy(d, r):
-        return ML + d / xmax * pw, MT + ph - min(r, ymax) / ymax * ph
+        return ML + d / xmax * PW, MT + PH - min(r, ymax) / ymax * PH
 
     body = []
     if band:
@@ -133,9 +131,9 @@ def rate_scatter(points: list[dict], band: dict | None) -> str:
             if key in band:
                 y = xy(0, band[key])[1]
                 dash = "2,3" if key == "median" else "6,4"
-                body.append(f'<line class="band" x1="{ML}" y1="{y:.1f}" x2="{ML + pw}" '
+                body.append(f'<line class="band" x1="{ML}" y1="{y:.1f}" x2="{ML + PW}" '
                             f'y2="{y:.1f}" stroke="#888" stroke-dasharray="{dash}"/>'
-                            f'<text x="{ML + pw - 4}" y="{y - 3:.1f}" class="tick" '
+                            f'<text x="{ML + PW - 4}" y="{y - 3:.1f}" class="tick" '
                             f'text-anchor="end">{label} {band[key]:.2f}</text>')
     # Flagged points last, so they are drawn on top.
     for p in sorted(points, key=lambda p: p["flag"] is not None):

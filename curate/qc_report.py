@@ -192,17 +192,21 @@ def example(e: Entry) -> dict:
 
 
 def _worst(data: list[Entry], tag: str, n: int) -> list[dict]:
-    having = [e for e in data if tag in e.record.tags]
+    """The first ``n`` records with ``tag``: those measured by RANK worst first, then the rest in
+    run order, each with its measurement as ``value``."""
     key, high_first = RANK.get(tag, (None, True))
-    if key:
-        measured = [e for e in having if isinstance(measurement(e.qc, key), (int, float))]
-        measured.sort(key=lambda e: abs(measurement(e.qc, key)) if tag == "dc_offset"
-                      else measurement(e.qc, key), reverse=high_first)
-        having = measured + [e for e in having if e not in measured]
+    measured: list[tuple[Entry, object]] = []
+    rest: list[tuple[Entry, object]] = []
+    for e in data:
+        if tag in e.record.tags:
+            value = measurement(e.qc, key) if key else None
+            (measured if isinstance(value, (int, float)) else rest).append((e, value))
+    measured.sort(key=(lambda p: abs(p[1])) if tag == "dc_offset" else (lambda p: p[1]),
+                  reverse=high_first)
     out = []
-    for e in having[:n]:
+    for e, value in (measured + rest)[:n]:
         ex = example(e)
-        ex["value"] = measurement(e.qc, key) if key else None
+        ex["value"] = value
         out.append(ex)
     return out
 

@@ -34,6 +34,14 @@ def run_id(fingerprint: str, config: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
+def default_dir(target: str, manifest: Path, fingerprint: str, config: dict,
+                prefix: str = "") -> Path:
+    """``runs/NAME/<prefix><run id>``: NAME is the target's last part, or the manifest's stem
+    when the target is the manifest's bare file name."""
+    name = target if manifest.name != target else manifest.stem
+    return Path("runs") / Path(name).name / f"{prefix}{run_id(fingerprint, config)}"
+
+
 def is_complete(out_dir: Path) -> bool:
     try:
         return json.loads((out_dir / "run.json").read_text())["status"] == "complete"

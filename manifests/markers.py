@@ -38,10 +38,11 @@ def _is_num(ch: str) -> bool:
     return ch.isdigit() or ch in CN_NUMERALS
 
 
-def strip_markers(text: str, markers=DEFAULT_MARKERS) -> str:
+def strip_markers(text: str, markers=DEFAULT_MARKERS, *, replacement: str = "") -> str:
+    """``text`` with each unclear-span marker replaced by ``replacement`` (removed by default)."""
     out, pos = [], 0
     for start, marker in find_markers(text, markers):
-        out.append(text[pos:start])
+        out += [text[pos:start], replacement]
         pos = start + len(marker)
     out.append(text[pos:])
     return "".join(out)

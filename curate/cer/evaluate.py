@@ -10,7 +10,7 @@ import numpy as np
 from . import confusions as conf
 from .align import align, align_wildcard, count_ops, edit_distance, wildcard_positions
 from .correction import Correction, account
-from .flags import flag_system
+from .flags import FLAGS, flag_system
 from .fuzzy import MODES as FUZZY_MODES, WILDCARD, is_fuzzy, mark
 from .inputs import Hypotheses, InputError, Reference
 from .normalize import PROFILES, Profile, changed_by_t2s, normalize
@@ -73,6 +73,14 @@ class SystemResult:
     def errors(self) -> np.ndarray:
         return self.S + self.D + self.I
 
+    def flag_counts(self) -> dict[str, int]:
+        """Utterances per flag, every flag of FLAGS listed (all 0 when flags were not computed)."""
+        counts = dict.fromkeys(FLAGS, 0)
+        for fl in self.flags:
+            for f in fl:
+                counts[f] += 1
+        return counts
+
 
 @dataclass
 class Evaluation:
@@ -128,7 +136,7 @@ def evaluate(reference: Reference, hypotheses: list[Hypotheses], settings: Setti
     fuzzy_ids, keep_ids, keep_texts, originals = [], [], [], []
     for rid, text in zip(reference.ids, reference.texts):
         original = text
-        if is_fuzzy(text, (("fuzzy",) if rid in reference.fuzzy_tagged else ())):
+        if rid in reference.fuzzy_tagged or is_fuzzy(text):
             fuzzy_ids.append(rid)
             if settings.fuzzy == "exclude":
                 continue

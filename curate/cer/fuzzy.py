@@ -10,7 +10,7 @@
 """
 from __future__ import annotations
 
-from manifests.markers import find_markers
+from manifests.markers import find_markers, strip_markers
 
 MODES = ("exclude", "strip", "wildcard")
 # Stands for a marker through normalisation and tokenisation: a private-use character that no
@@ -18,18 +18,17 @@ MODES = ("exclude", "strip", "wildcard")
 WILDCARD = "\U0010fffd"
 
 
+def is_fuzzy_tag(tag) -> bool:
+    """``fuzzy`` or ``fuzzy:...`` (a tag that is not a string is tested as its ``str``)."""
+    return tag == "fuzzy" or str(tag).startswith("fuzzy:")
+
+
 def is_fuzzy(text: str, tags=()) -> bool:
-    return any(t == "fuzzy" or t.startswith("fuzzy:") for t in tags) or bool(find_markers(text))
+    return any(is_fuzzy_tag(t) for t in tags) or bool(find_markers(text))
 
 
 def mark(text: str, mode: str) -> str:
     """The reference text to score under ``mode`` (``exclude`` texts are never scored)."""
     if mode not in ("strip", "wildcard"):
         raise ValueError(f"fuzzy mode {mode!r} has no scored text; expected strip or wildcard")
-    stand_in = " " if mode == "strip" else f" {WILDCARD} "
-    out, pos = [], 0
-    for start, marker in find_markers(text):
-        out += [text[pos:start], stand_in]
-        pos = start + len(marker)
-    out.append(text[pos:])
-    return "".join(out)
+    return strip_markers(text, replacement=" " if mode == "strip" else f" {WILDCARD} ")

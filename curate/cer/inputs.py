@@ -15,6 +15,8 @@ from pathlib import Path
 from manifests.problems import Problems
 from manifests.textfile import read_name_text
 
+from .fuzzy import is_fuzzy_tag
+
 RUN_FILES = ("manifest.jsonl", "eval_only.jsonl")
 _NAME = re.compile(r"[\w.+-]+")
 
@@ -82,12 +84,19 @@ def load_hypotheses(spec: str) -> Hypotheses:
     name, path = parse_hyp_spec(spec)
     if not path.is_file():
         raise InputError(f"{path}: no such hypothesis file (from --hyp {spec})")
+    texts, problems = _read_name_text_unique(path, f"duplicate ids in {name}")
+    return Hypotheses(name, str(path), texts, problems)
+
+
+def _read_name_text_unique(path: Path, what: str) -> tuple[dict[str, str], Problems]:
+    """``read_name_text`` and its problems; a duplicate id is an InputError listing them all
+    under ``what``."""
     problems = Problems()
     texts = read_name_text(path, problems)
     duplicates = [str(p) for p in problems if p.reason.startswith("duplicate id")]
     if duplicates:
-        raise InputError(_listing(f"duplicate ids in {name}", duplicates))
-    return Hypotheses(name, str(path), texts, problems)
+        raise InputError(_listing(what, duplicates))
+    return texts, problems
 
 
 def _is_jsonl(path: Path) -> bool:
@@ -130,21 +139,14 @@ def _read_jsonl(path: Path, problems: Problems):
             except UnicodeEncodeError:  # a JSON escape of half a surrogate pair
                 problems.add(path, "'text' is not valid Unicode", line=lineno, id=rid)
                 continue
-            fuzzy = any(t == "fuzzy" or str(t).startswith("fuzzy:") for t in tags)
+            fuzzy = any(is_fuzzy_tag(t) for t in tags)
             yield rid, text, fuzzy, f"{path}:{lineno}"
 
 
 def _read_tsv(path: Path, problems: Problems):
-    local = Problems()
-    texts = read_name_text(path, local)
-    duplicates = []
+    texts, local = _read_name_text_unique(path, "duplicate reference ids")
     for p in local:
-        if p.reason.startswith("duplicate id"):
-            duplicates.append(str(p))
-        else:
-            problems.add(p.source, p.reason, line=p.line, id=p.id)
-    if duplicates:
-        raise InputError(_listing("duplicate reference ids", duplicates))
+        problems.add(p.source, p.reason, line=p.line, id=p.id)
     where = str(path)
     for rid, text in texts.items():
         yield rid, text, False, where

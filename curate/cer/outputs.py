@@ -10,7 +10,6 @@ from manifests.jsonl import atomic_write_text
 from .align import TIE_BREAK
 from .confusions import homophones
 from .evaluate import Evaluation
-from .flags import FLAGS
 from .score import CONFIDENCE
 from .view import columns, render
 
@@ -35,10 +34,7 @@ def summary(ev: Evaluation) -> dict:
     for name, sr in ev.systems.items():
         t, ci = ev.totals[name], ev.bootstrap.intervals.get(name)
         conf = ev.confusions.get(name)
-        flags = {f: 0 for f in FLAGS}
-        for fl in sr.flags:
-            for f in fl:
-                flags[f] += 1
+        flags = sr.flag_counts()
         systems[name] = {
             "source": sr.source,
             "utterances": t.utterances, "N": t.N, "C": t.C, "S": t.S, "D": t.D, "I": t.I,

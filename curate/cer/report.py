@@ -55,8 +55,7 @@ def print_report(ev: Evaluation, console: Console, show_bad: int = 0, top: int =
     if ev.systems and next(iter(ev.systems.values())).flags:
         console.print(_flags_table(ev))
     for name, conf in ev.confusions.items():
-        if sum(conf.substitutions.values()) + sum(conf.deletions.values()) + \
-                sum(conf.insertions.values()):
+        if conf.substitutions or conf.deletions or conf.insertions:
             console.print(_confusion_table(name, conf, top))
     if show_bad:
         for name in ev.systems:
@@ -89,7 +88,7 @@ def _systems_tables(ev: Evaluation) -> tuple[Table, Table]:
                      str(tot.D), str(tot.I), Text(pct(tot.cer), style="bold"),
                      f"{pct(ci[0])}–{pct(ci[1])}" if ci else "—")
         flagged = sum(1 for f in sr.flags if f and f != ("missing",))
-        empty = sum(1 for f in sr.flags if "empty" in f)
+        empty = sr.flag_counts()["empty"]
         more.add_row(Text(name), pct(ev.raw_cer[name]), pct(ev.totals_deletions[name].cer),
                      pct(ev.totals_skip[name].cer), str(int((~sr.present).sum())), str(empty),
                      str(flagged))
@@ -137,10 +136,7 @@ def _flags_table(ev: Evaluation) -> Table:
     counts = {}
     for name, sr in ev.systems.items():
         t.add_column(Text(name), justify="right")
-        counts[name] = dict.fromkeys(FLAGS, 0)
-        for fl in sr.flags:
-            for f in fl:
-                counts[name][f] += 1
+        counts[name] = sr.flag_counts()
     for f in FLAGS:
         t.add_row(f, *(str(counts[name][f]) for name in ev.systems))
     return t

@@ -52,8 +52,6 @@ class PairTest:
 
 @dataclass(frozen=True)
 class BootstrapResult:
-    resamples: int
-    seed: int
     intervals: dict[str, tuple[float, float] | None]
     pairs: list[PairTest]
 
@@ -95,7 +93,7 @@ def bootstrap(n: np.ndarray, errors: dict[str, np.ndarray], masks: dict[str, np.
                 extreme = int(np.count_nonzero(np.abs(diff - d) >= abs(d) - 1e-12))
                 p_value = (1 + extreme) / (1 + diff.size)
             tests.append(PairTest(a, b, int((masks[a] & masks[b]).sum()), cer_a, cer_b, p_value))
-    return BootstrapResult(resamples, seed, intervals, tests)
+    return BootstrapResult(intervals, tests)
 
 
 def _resampled_sums(values: np.ndarray, resamples: int, seed: int) -> np.ndarray:
