@@ -88,6 +88,8 @@ def train(
 
     from train_adapter.data import TASKS
     from train_adapter.recipe import Recipe, RecipeError, parse_encoder_layers, parse_lora
+
+    console = Console(stderr=True)
     try:
         recipe = Recipe(stage, lora=None if lora is None else parse_lora(
                             "" if lora == "default" else lora),
