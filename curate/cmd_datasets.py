@@ -55,6 +55,7 @@ def add(
 
     from manifests.importers import SourceError, resolve_format
 
+    from .progress import records_progress
     from .registry import Dataset, RegistryError, Workspace, check_name, import_dataset
 
     out, err = Console(), Console(stderr=True)
@@ -311,33 +312,6 @@ def _channels(n: int) -> str:
 
 def _share(n: int, total: int) -> str:
     return f"{n} ({100 * n / total:.1f}%)" if total else "0"
-
-
-def records_progress(console, verb: str):
-    """A live count of records and audio hours processed, with hours/second; yields the
-    per-record callback."""
-    from contextlib import contextmanager
-
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from .progress import HoursPerSecond
-
-    @contextmanager
-    def run():
-        columns = (SpinnerColumn(), TextColumn(f"[bold]{verb}[/] {{task.fields[records]}} records,"
-                                               " {task.completed:.3f} h"),
-                   HoursPerSecond(), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=True,
-                      disable=not console.is_terminal) as progress:
-            task = progress.add_task("import", total=None, records=0)
-            count = 0
-
-            def on_record(record) -> None:
-                nonlocal count
-                count += 1
-                progress.update(task, advance=record.duration / 3600, records=count)
-            yield on_record
-    return run()
 
 
 def _rel(path) -> str:

@@ -44,7 +44,8 @@ def export(
     from manifests.exporters import export as write_export
     from manifests.exporters.hf import MissingDependency
 
-    from .cmd_datasets import print_problems, records_progress
+    from .cmd_datasets import print_problems
+    from .progress import records_progress
     from .registry import RegistryError, resolve_manifest
 
     console, err = Console(), Console(stderr=True)
@@ -62,6 +63,7 @@ def export(
             on_record(r)
             yield r
 
+    nothing = None
     try:
         with records_progress(console, "exporting") as on_record:
             count = write_export(tapped(read_manifest(manifest, problems), on_record),
@@ -70,11 +72,11 @@ def export(
         err.print(f"[red]error:[/] {_escape(str(e))}")
         raise typer.Exit(2)
     except NothingToExport as e:
-        if len(problems):
-            print_problems(console, problems, "Set aside")
-        err.print(f"[red]error:[/] {_escape(str(e))}")
-        raise typer.Exit(1)
+        nothing = e
     if len(problems):
         print_problems(console, problems, "Set aside")
+    if nothing is not None:
+        err.print(f"[red]error:[/] {_escape(str(nothing))}")
+        raise typer.Exit(1)
     console.print(f"Exported {count} records to {_escape(str(out))} ({format.value}); "
                   f"{len(problems)} set aside.")

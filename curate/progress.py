@@ -1,9 +1,10 @@
-"""A rich progress bar measured in audio hours, shared by the long-running commands."""
+"""Rich progress displays measured in audio hours, shared by the long-running commands."""
 from __future__ import annotations
 
 from contextlib import contextmanager
 
-from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn,
+                           TimeElapsedColumn)
 from rich.text import Text
 
 
@@ -25,3 +26,22 @@ def hours_progress(console, total_seconds: float, label: str):
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(label, total=max(total_seconds / 3600, 1e-9))
         yield lambda seconds: progress.advance(task, seconds / 3600)
+
+
+@contextmanager
+def records_progress(console, verb: str):
+    """A live count of records and audio hours processed, with hours/second; yields the
+    per-record callback."""
+    columns = (SpinnerColumn(), TextColumn(f"[bold]{verb}[/] {{task.fields[records]}} records,"
+                                           " {task.completed:.3f} h"),
+               HoursPerSecond(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True,
+                  disable=not console.is_terminal) as progress:
+        task = progress.add_task("import", total=None, records=0)
+        count = 0
+
+        def on_record(record) -> None:
+            nonlocal count
+            count += 1
+            progress.update(task, advance=record.duration / 3600, records=count)
+        yield on_record

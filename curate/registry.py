@@ -112,14 +112,12 @@ class Workspace:
         atomic_write_text(self.path, json.dumps({"datasets": entries}, indent=2,
                                                 ensure_ascii=False) + "\n")
 
-    def get(self, name: str) -> Dataset:
-        datasets = self.load()
-        if name not in datasets:
-            raise RegistryError(unknown_message(name, datasets))
-        return datasets[name]
-
     def cache(self, name: str) -> Path:
         return self.root / CACHE_DIR / name
+
+    def manifest(self, name: str) -> Path:
+        """The imported manifest of dataset ``name``, in its cache folder."""
+        return self.cache(name) / "manifest.jsonl"
 
     def remove(self, name: str) -> None:
         datasets = self.load()
@@ -169,7 +167,7 @@ def import_dataset(ws: Workspace, dataset: Dataset,
     from manifests.importers import read_source
 
     cache = ws.cache(dataset.name)
-    report = ImportReport(dataset, cache / "manifest.jsonl")
+    report = ImportReport(dataset, ws.manifest(dataset.name))
     stamp = fingerprint(dataset)
     problems = Problems()
     try:
@@ -212,7 +210,7 @@ def cached_summary(ws: Workspace, dataset: Dataset) -> dict | None:
     try:
         meta = json.loads((ws.cache(dataset.name) / "import.json").read_text(encoding="utf-8"))
         fresh = (meta["fingerprint"] == fingerprint(dataset)
-                 and (ws.cache(dataset.name) / "manifest.jsonl").is_file())
+                 and ws.manifest(dataset.name).is_file())
     except (OSError, ValueError, KeyError):
         return None
     return meta["summary"] if fresh else None
@@ -228,7 +226,7 @@ def dataset_manifest(ws: Workspace, dataset: Dataset) -> Path:
                             f"`curate datasets remove {dataset.name}`")
     try:
         if cached_summary(ws, dataset) is not None:
-            return ws.cache(dataset.name) / "manifest.jsonl"
+            return ws.manifest(dataset.name)
         print(f"curate: importing dataset '{dataset.name}' from {dataset.source} "
               "(new or changed since the last import)", file=sys.stderr)
         report = import_dataset(ws, dataset)

@@ -30,19 +30,32 @@ class AudioInfo:
         return self.frames / self.sample_rate
 
 
-def probe(path: str) -> AudioInfo:
-    """Read rate, channels and length from the header only (no decoding)."""
+def _open(path: str) -> sf.SoundFile:
+    """Open ``path`` for reading, after the checks every access shares.
+
+    AudioError ``missing_audio`` / ``empty_audio`` for an absent or zero-length file,
+    ``corrupt_audio`` when libsndfile cannot parse the header. The caller closes the handle.
+    """
     if not os.path.exists(path):
         raise AudioError("missing_audio", f"{path} does not exist")
     if os.path.getsize(path) == 0:
         raise AudioError("empty_audio", f"{path} is a zero-length file")
     try:
-        info = sf.info(path)
+        return sf.SoundFile(path)
     except Exception as e:  # libsndfile reports format errors as several exception types
         raise AudioError("corrupt_audio", f"{path}: {e}") from None
-    if info.frames <= 0:
+
+
+def _info(f: sf.SoundFile, path: str) -> AudioInfo:
+    if f.frames <= 0:
         raise AudioError("empty_audio", f"{path} holds no samples")
-    return AudioInfo(int(info.samplerate), int(info.channels), int(info.frames))
+    return AudioInfo(int(f.samplerate), int(f.channels), int(f.frames))
+
+
+def probe(path: str) -> AudioInfo:
+    """Read rate, channels and length from the header only (no decoding)."""
+    with _open(path) as f:
+        return _info(f, path)
 
 
 def load(path: str, offset: float = 0.0, duration: float | None = None,
@@ -50,18 +63,24 @@ def load(path: str, offset: float = 0.0, duration: float | None = None,
     """Decode ``[offset, offset+duration)`` of a file as mono float32 at ``sr``.
 
     Stereo is downmixed by averaging channels; other rates are resampled with soxr.
+    The file is opened once: the header checks and the decoding share one handle.
     """
-    info = probe(path)
-    start = int(round(offset * info.sample_rate))
-    stop = info.frames if duration is None else min(
-        info.frames, start + int(round(duration * info.sample_rate)))
-    if start >= info.frames:
-        raise AudioError("bad_offset", f"{path}: offset {offset:.3f}s is past the end "
-                                       f"({info.duration:.3f}s)")
-    try:
-        data, file_sr = sf.read(path, start=start, stop=stop, dtype="float32", always_2d=True)
-    except Exception as e:
-        raise AudioError("corrupt_audio", f"{path}: {e}") from None
+    with _open(path) as f:
+        info = _info(f, path)
+        start = int(round(offset * info.sample_rate))
+        stop = info.frames if duration is None else min(
+            info.frames, start + int(round(duration * info.sample_rate)))
+        if start >= info.frames:
+            raise AudioError("bad_offset", f"{path}: offset {offset:.3f}s is past the end "
+                                           f"({info.duration:.3f}s)")
+        try:
+            # the slice arithmetic of sf.read(start=, stop=), so every edge case reads the same
+            start, stop, _ = slice(start, stop).indices(info.frames)
+            f.seek(start)
+            data = f.read(max(stop - start, 0), dtype="float32", always_2d=True)
+        except Exception as e:
+            raise AudioError("corrupt_audio", f"{path}: {e}") from None
+        file_sr = info.sample_rate
     if data.shape[0] == 0:
         raise AudioError("empty_audio", f"{path}: no samples in the requested slice")
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -64,7 +65,7 @@ class ManifestWriter:
     def __init__(self, path) -> None:
         self.path = Path(path)
         self.base = self.path.resolve().parent
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.tmp = temp_path(self.path)
         self.count = 0
         self._f = None
 
@@ -108,9 +109,26 @@ def write_manifest(path, records: Iterable[Record]) -> int:
     return w.count
 
 
-def atomic_write_text(path, text: str) -> None:
+def temp_path(path: Path, kind: str = "tmp") -> Path:
+    """The hidden sibling an atomic write fills (``kind`` "tmp") before renaming it over ``path``;
+    per process, so concurrent writers never share one."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{kind}")
+
+
+@contextmanager
+def atomic_file(path, binary: bool = False):
+    """A file written under a temp name and renamed over ``path`` only on a clean exit."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    tmp = temp_path(path)
+    try:
+        with (open(tmp, "wb") if binary else open(tmp, "w", encoding="utf-8")) as f:
+            yield f
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path, text: str) -> None:
+    with atomic_file(path) as f:
+        f.write(text)

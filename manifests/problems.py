@@ -31,3 +31,20 @@ class Problems:
 
     def __iter__(self):
         return iter(self.items)
+
+
+class IdGuard:
+    """Sets aside repeated record ids, naming the line of the first occurrence."""
+
+    def __init__(self, problems: Problems) -> None:
+        self.problems = problems
+        self._first: dict[str, int | None] = {}
+
+    def accept(self, rid: str, source, line: int | None) -> bool:
+        if rid in self._first:
+            first = self._first[rid]
+            where = f" (first on line {first})" if first else ""
+            self.problems.add(source, f"duplicate id{where}", line=line, id=rid)
+            return False
+        self._first[rid] = line
+        return True

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .problems import Problems
+from .problems import IdGuard, Problems
 
 
 def read_name_text(path, problems: Problems) -> dict[str, str]:
@@ -14,7 +14,7 @@ def read_name_text(path, problems: Problems) -> dict[str, str]:
     """
     path = Path(path)
     out: dict[str, str] = {}
-    first_line: dict[str, int] = {}
+    guard = IdGuard(problems)
     for lineno, line in enumerate(_lines(path.read_bytes()), 1):
         if line is None:
             problems.add(path, "not UTF-8", line=lineno)
@@ -32,12 +32,8 @@ def read_name_text(path, problems: Problems) -> dict[str, str]:
         if not name:
             problems.add(path, "empty name", line=lineno)
             continue
-        if name in out:
-            problems.add(path, f"duplicate id (first on line {first_line[name]})",
-                         line=lineno, id=name)
-            continue
-        out[name] = text.strip()
-        first_line[name] = lineno
+        if guard.accept(name, path, lineno):
+            out[name] = text.strip()
     return out
 
 

@@ -14,12 +14,9 @@ from ..problems import Problems
 from ..record import Record
 from .common import NothingToExport
 
-__all__ = ["FORMATS", "OUTPUT_KIND", "NothingToExport", "export"]
+__all__ = ["FORMATS", "NothingToExport", "export"]
 
 FORMATS = ("nemo", "wenet", "kaldi", "lhotse", "hf")
-# What --out names for each format.
-OUTPUT_KIND = {"nemo": "file", "wenet": "file", "kaldi": "folder", "lhotse": "file",
-               "hf": "folder"}
 
 
 def export(records: Iterable[Record], fmt: str, out, problems: Problems) -> int:

@@ -1,4 +1,4 @@
-"""Pieces the exporters share: atomic outputs, per-file header checks, recording ids."""
+"""Pieces the exporters share: atomic output folders, per-file header checks, recording ids."""
 from __future__ import annotations
 
 import os
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..audio import AudioError, AudioInfo
 from ..importers.common import END_SLACK_S, ProbeCache, audio_problem
+from ..jsonl import temp_path
 from ..problems import Problems
 from ..record import Record
 
@@ -23,24 +24,10 @@ def require_some(count: int) -> None:
 
 
 @contextmanager
-def atomic_file(path: Path, binary: bool = False):
-    """A file written under a temp name and renamed over ``path`` only on a clean exit."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with (open(tmp, "wb") if binary else open(tmp, "w", encoding="utf-8")) as f:
-            yield f
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-@contextmanager
 def atomic_dir(path: Path):
     """A folder filled under a temp name and swapped in for ``path`` only on a clean exit."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    old = path.with_name(f".{path.name}.{os.getpid()}.old")
+    tmp, old = temp_path(path), temp_path(path, "old")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:

@@ -85,11 +85,14 @@ def _row(record: Record, info: AudioInfo) -> dict:
 
 def _slice_wav(record: Record, info: AudioInfo) -> bytes:
     import soundfile as sf
-    src = sf.info(record.audio)
     start = int(round(record.offset * info.sample_rate))
     stop = min(info.frames, start + int(round(record.duration * info.sample_rate)))
-    data, sr = sf.read(record.audio, start=start, stop=stop, dtype="float32", always_2d=True)
-    subtype = src.subtype if sf.check_format("WAV", src.subtype) else "FLOAT"
+    with sf.SoundFile(record.audio) as src:   # one open: header facts and samples
+        start, stop, _ = slice(start, stop).indices(src.frames)   # as sf.read(start=, stop=)
+        src.seek(start)
+        data = src.read(max(stop - start, 0), dtype="float32", always_2d=True)
+        sr, subtype = src.samplerate, src.subtype
+    subtype = subtype if sf.check_format("WAV", subtype) else "FLOAT"
     buf = io.BytesIO()
     sf.write(buf, data, sr, format="WAV", subtype=subtype)
     return buf.getvalue()

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Iterable
 
 from ..audio import AudioInfo
+from ..jsonl import atomic_file
 from ..problems import Problems
 from ..record import Record
-from .common import AudioCheck, RecordingIds, atomic_file, is_slice, require_some
+from .common import AudioCheck, RecordingIds, is_slice, require_some
 
 
 def export(records: Iterable[Record], out, problems: Problems) -> int:

@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 from typing import Iterable
 
-from ..jsonl import portable_audio
+from ..jsonl import atomic_file, portable_audio
 from ..problems import Problems
 from ..record import Record
-from .common import AudioCheck, atomic_file, require_some
+from .common import AudioCheck, require_some
 
 
 def export(records: Iterable[Record], out, problems: Problems) -> int:

@@ -10,9 +10,10 @@ import json
 from pathlib import Path
 from typing import Iterable
 
+from ..jsonl import atomic_file
 from ..problems import Problems
 from ..record import Record
-from .common import AudioCheck, atomic_file, is_slice, require_some
+from .common import AudioCheck, is_slice, require_some
 
 
 def export(records: Iterable[Record], out, problems: Problems) -> int:

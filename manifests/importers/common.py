@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..audio import AudioError, AudioInfo, probe
-from ..problems import Problems
+from ..problems import IdGuard, Problems
 from ..record import Record
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aif", ".aiff", ".au", ".sph")
@@ -66,14 +66,13 @@ def read_key_values(path: Path, problems: Problems) -> tuple[dict[str, tuple[str
     """
     out: dict[str, tuple[str, int]] = {}
     undecodable: set[str] = set()
+    guard = IdGuard(problems)
     before = len(problems)
     for lineno, line in read_lines(path, problems, keyed=True):
         parts = line.strip().split(None, 1)
         key, value = parts[0], (parts[1].strip() if len(parts) > 1 else "")
-        if key in out:
-            problems.add(path, f"duplicate id (first on line {out[key][1]})", line=lineno, id=key)
-            continue
-        out[key] = (value, lineno)
+        if guard.accept(key, path, lineno):
+            out[key] = (value, lineno)
     for p in problems.items[before:]:
         if p.reason == NOT_UTF8 and p.id:
             undecodable.add(p.id)
@@ -133,23 +132,6 @@ def clamp_slice(offset: float, end: float | None, info: AudioInfo) -> tuple[floa
     if end > info.duration + END_SLACK_S:
         raise ValueError(f"ends at {end:.3f}s, past the end of the file ({info.duration:.3f}s)")
     return offset, min(end, info.duration) - offset
-
-
-class IdGuard:
-    """Sets aside repeated record ids, naming the line of the first occurrence."""
-
-    def __init__(self, problems: Problems) -> None:
-        self.problems = problems
-        self._first: dict[str, int | None] = {}
-
-    def accept(self, rid: str, source, line: int | None) -> bool:
-        if rid in self._first:
-            first = self._first[rid]
-            where = f" (first on line {first})" if first else ""
-            self.problems.add(source, f"duplicate id{where}", line=line, id=rid)
-            return False
-        self._first[rid] = line
-        return True
 
 
 def seconds_field(obj: dict, name: str) -> float | None:

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Iterator
 
 from ..audio import AudioError
-from ..problems import Problems
+from ..problems import IdGuard, Problems
 from ..record import Record
-from .common import (NOT_UTF8, IdGuard, ProbeCache, SourceError, audio_problem, audio_reason,
-                     clamp_slice, read_key_values, read_lines)
+from .common import (NOT_UTF8, ProbeCache, SourceError, audio_problem, audio_reason, clamp_slice,
+                     read_key_values, read_lines)
 
 OPTIONAL = ("text", "segments", "utt2spk")
 _ARK = re.compile(r"\.ark:\d+$")
