@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from manifests import Problems, read_manifest
-from manifests.audio import AudioError, probe
+from manifests.audio import AudioError
+from manifests.importers.common import ProbeCache
 
 MIN_SECONDS = 0.1    # shorter clips give the encoder no audio token and break the batch
 MAX_SECONDS = 30.0   # the Whisper encoder window; longer audio would be truncated silently
@@ -142,19 +143,18 @@ def read_source(path, rules: Rules, problems: Problems,
 def _read_manifest(file: Path, rules: Rules, problems: Problems,
                    report: SourceReport) -> list[Example]:
     examples = []
-    durations: dict[str, float] = {}   # probed length per audio file (long files are sliced)
+    probe = ProbeCache()   # once per audio file, failures included (long files are sliced)
     for r in read_manifest(file, problems):
         report.read += 1
         reason = _set_aside_reason(r, rules)
         if reason is None:
             try:
-                if r.audio not in durations:
-                    durations[r.audio] = probe(r.audio).duration
+                length = probe(r.audio).duration
             except AudioError as e:
                 reason = e.reason
                 problems.add(file, str(e), id=r.id)
             else:
-                if r.offset >= durations[r.audio]:
+                if r.offset >= length:
                     reason = "bad_offset"
         if reason is not None:
             report.set_aside[reason] += 1
