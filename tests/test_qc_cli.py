@@ -90,9 +90,13 @@ def test_a_run_directory_is_checked_where_it_was_not(tmp_path):
     leaked_parts = {p["id"] for r in read_manifest(run / "manifest.jsonl")
                     if r.id in report["leaks"] for p in r.extra.get("parts", [{"id": r.id}])}
     assert SENSITIVE_IDS <= leaked_parts
-    flagged = flagged_tags(run)
-    windows = [rid for rid, tags in flagged.items() if "fuzzy" in tags]
-    assert any(f in w for w in windows for f in PLANTED["fuzzy"])
+    # the windows tagged fuzzy are exactly those holding a planted fuzzy record
+    fuzzy = {rid for rid, tags in flagged_tags(run).items() if "fuzzy" in tags}
+    parts = {r.id: {p["id"] for p in r.extra.get("parts", [{"id": r.id}])}
+             for name in ("manifest.jsonl", "eval_only.jsonl")
+             for r in read_manifest(run / name)}
+    assert set(PLANTED["fuzzy"]) <= set().union(*parts.values())
+    assert fuzzy == {w for w, ids in parts.items() if ids & set(PLANTED["fuzzy"])}
 
 
 def test_duplicates_are_found_across_the_dataset(tmp_path):

@@ -116,9 +116,14 @@ def test_drop_rejects_with_a_reason_and_reruns_measure_afresh():
     out = run(QC(drop="empty_label,fuzzy"), items)
     assert out["empty"].rejected == "qc:empty_label" and out["empty"].rejected_by == "qc"
     assert out["fuzzy"].rejected == "qc:fuzzy"
-    assert not out["noisy"].rejected
-    again = run(QC(snr_min=-50), [out["noisy"]])["noisy"].record
-    assert "low_snr" not in again.tags and again.tags.count("low_snr") == 0
+    noisy = out["noisy"]
+    assert not noisy.rejected and noisy.record.tags == ["low_snr"]
+    assert run(QC(), [noisy])["noisy"].record.tags == ["low_snr"]     # tagged once, not twice
+    # a rerun replaces qc's own tags and measurements, and keeps what other stages added
+    noisy.record.tags.append("noise")
+    noisy.record.extra["qc"]["stale"] = True
+    again = run(QC(snr_min=-50), [noisy])["noisy"].record
+    assert again.tags == ["noise"] and "stale" not in again.extra["qc"]
 
 
 def test_small_datasets_use_the_absolute_bounds_only():

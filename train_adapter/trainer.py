@@ -27,6 +27,10 @@ from .loss import token_loss
 from .sampler import LengthGroupedSampler
 
 console = Console(stderr=True)
+# Settings.optimizer → the Trainer's optimizer name. sgd is plain SGD (no momentum): each update
+# is -lr × gradient, so runs whose gradients agree end with weights that agree; AdamW divides by
+# the gradient's running RMS and turns float noise in near-zero gradients into full-size updates.
+OPTIMIZERS = {"adamw": "adamw_torch_fused", "sgd": "sgd"}
 # A user's choice, read once: each run then points the variable at its own folder by default.
 USER_TENSORBOARD_DIR = os.environ.get("TENSORBOARD_LOGGING_DIR")
 
@@ -43,6 +47,7 @@ class Settings:
     epochs: float = 1.0
     warmup: float = 0.03          # a fraction of the steps (< 1) or a step count
     weight_decay: float = 0.0
+    optimizer: str = "adamw"      # a key of OPTIMIZERS; a DeepSpeed config's optimizer wins
     seed: int = 0
     logging_steps: int = 10
     save_steps: int = 500
@@ -54,6 +59,11 @@ class Settings:
     gradient_checkpointing: bool = False
     deepspeed: str | None = None
     fsdp: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, "
+                             f"got {self.optimizer!r}")
 
     @property
     def checkpoints(self) -> Path:
@@ -68,6 +78,7 @@ def training_arguments(s: Settings, has_eval: bool) -> TrainingArguments:
         per_device_eval_batch_size=s.batch_size,
         gradient_accumulation_steps=s.grad_accum,
         learning_rate=s.lr,
+        optim=OPTIMIZERS[s.optimizer],
         weight_decay=s.weight_decay,
         max_steps=s.max_steps,
         num_train_epochs=s.epochs,
