@@ -321,5 +321,9 @@ def _rel(path) -> str:
 
 
 def _escape(text: str) -> str:
+    """User-supplied text made safe to print: no rich markup, no lone surrogates (a file name
+    that is not UTF-8)."""
     from rich.markup import escape
-    return escape(text)
+
+    from manifests.problems import printable
+    return escape(printable(text))

@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from .problems import Problems
 from .record import Record, RecordError
+
+
+# A JSON escape in U+D800-U+DFFF: only a line holding one can decode to a lone surrogate.
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class ManifestError(ValueError):
@@ -28,13 +33,16 @@ def read_manifest(path, problems: Problems | None = None) -> Iterator[Record]:
             if not raw.strip():
                 continue
             try:
-                record = Record.from_dict(json.loads(raw.decode("utf-8")))
+                record = Record.from_dict(json.loads(raw.decode("utf-8")),
+                                          surrogates=SURROGATE_ESCAPE.search(raw) is not None)
             except UnicodeDecodeError:
                 reason = "not UTF-8"
             except json.JSONDecodeError as e:
                 reason = f"not valid JSON ({e.msg}, column {e.colno})"
             except RecordError as e:
                 reason = str(e)
+            except (ValueError, RecursionError) as e:  # a 5000-digit number, [[[[...]]]] nesting
+                reason = f"not valid JSON ({e})"
             else:
                 record.audio = resolve_audio(record.audio, base)
                 yield record
@@ -71,13 +79,21 @@ class ManifestWriter:
 
     def open(self) -> "ManifestWriter":
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = open(self.tmp, "w", encoding="utf-8")
+        clear_stale_temps(self.path)
+        try:
+            self._f = open(self.tmp, "w", encoding="utf-8")
+        except OSError as e:
+            raise _named(e, self.path, self.tmp)
         return self
 
     def commit(self) -> None:
-        """Close and move the complete file into place."""
-        self._f.close()
-        os.replace(self.tmp, self.path)
+        """Close and move the complete file into place; on failure remove the temp file."""
+        try:
+            self._f.close()
+            os.replace(self.tmp, self.path)
+        except OSError as e:
+            self.abort()
+            raise _named(e, self.path, self.tmp)
 
     def abort(self) -> None:
         """Close and remove the temp file; ``path`` is left as it was."""
@@ -91,7 +107,10 @@ class ManifestWriter:
     def write(self, record: Record) -> None:
         d = record.to_dict()
         d["audio"] = portable_audio(record.audio, self.base)
-        self._f.write(json.dumps(d, ensure_ascii=False) + "\n")
+        try:
+            self._f.write(json.dumps(d, ensure_ascii=False) + "\n")
+        except OSError as e:  # a full disk: the file object names no file
+            raise _named(e, self.path, self.tmp)
         self.count += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -99,6 +118,13 @@ class ManifestWriter:
             self.commit()
         else:
             self.abort()
+
+
+def _named(e: OSError, path: Path, tmp: Path) -> OSError:
+    """The error, naming the file being written rather than none or its hidden temp file."""
+    if e.filename is None or e.filename == str(tmp):
+        e.filename = str(path)
+    return e
 
 
 def write_manifest(path, records: Iterable[Record]) -> int:
@@ -115,16 +141,48 @@ def temp_path(path: Path, kind: str = "tmp") -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{kind}")
 
 
+def clear_stale_temps(path: Path) -> None:
+    """Remove the "tmp" siblings of ``path`` whose writer is gone (killed mid-write), so an
+    interrupted write leaves nothing behind once the next write of ``path`` starts."""
+    if os.name != "posix":  # os.kill(pid, 0) probes a process only on POSIX
+        return
+    prefix, suffix = f".{path.name}.", ".tmp"
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(prefix):-len(suffix)]
+        if name.startswith(prefix) and name.endswith(suffix) and pid.isdigit() \
+                and not _alive(int(pid)):
+            (path.parent / name).unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # another user's live process; a number no pid can be
+        return True
+    return True
+
+
 @contextmanager
 def atomic_file(path, binary: bool = False):
     """A file written under a temp name and renamed over ``path`` only on a clean exit."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    clear_stale_temps(path)
     tmp = temp_path(path)
     try:
         with (open(tmp, "wb") if binary else open(tmp, "w", encoding="utf-8")) as f:
             yield f
         os.replace(tmp, path)
+    except OSError as e:
+        raise _named(e, path, tmp)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -24,13 +24,24 @@ class Problems:
         self.items: list[Problem] = []
 
     def add(self, source, reason: str, *, line: int | None = None, id: str | None = None) -> None:
-        self.items.append(Problem(str(source), line, id, reason))
+        self.items.append(Problem(printable(str(source)), line,
+                                  None if id is None else printable(id), printable(reason)))
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __iter__(self):
         return iter(self.items)
+
+
+def printable(text: str) -> str:
+    """``text`` with lone surrogates (from a ``\\ud800`` JSON escape or an undecodable file name)
+    written as escapes, so a problem report can always be printed and written as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 class IdGuard:

@@ -7,15 +7,12 @@ import os
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..audio import AudioError, AudioInfo, probe
+from ..audio import END_SLACK_S, AudioError, AudioInfo, probe
 from ..problems import IdGuard, Problems
 from ..record import Record
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aif", ".aiff", ".au", ".sph")
 
-# Kaldi segment ends and NeMo offsets are often rounded past the last sample; within this slack
-# the slice is clamped to the file, beyond it the entry is set aside.
-END_SLACK_S = 0.1
 NOT_UTF8 = "not UTF-8 (convert the file, e.g. iconv -f GBK -t UTF-8); line set aside"
 
 
@@ -99,7 +96,9 @@ class ProbeCache:
 
 _AUDIO_REASONS = {"missing_audio": "audio file not found",
                   "empty_audio": "zero-length or empty audio file",
-                  "corrupt_audio": "unreadable audio file"}
+                  "corrupt_audio": "corrupt or unsupported audio file",
+                  "unreadable_audio": "audio file cannot be read",
+                  "symlink_loop": "symlink loop"}
 
 
 def audio_reason(e: AudioError) -> str:
@@ -108,6 +107,19 @@ def audio_reason(e: AudioError) -> str:
 
 def audio_problem(e: AudioError) -> str:
     return f"{audio_reason(e)} ({e.detail})"
+
+
+def audio_files(folder: Path) -> Iterator[str]:
+    """Audio files under ``folder``, recursively and sorted, as relative posix paths.
+
+    Hidden files and folders are skipped: ``.git``, ``.curate`` and macOS's AppleDouble
+    ``._x.wav`` companions, which carry an audio extension but hold no audio.
+    """
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.lower().endswith(AUDIO_EXTENSIONS) and not name.startswith("."):
+                yield Path(root, name).relative_to(folder).as_posix()
 
 
 def resolve_path(path: str, base: Path) -> str:
@@ -120,6 +132,8 @@ def clamp_slice(offset: float, end: float | None, info: AudioInfo) -> tuple[floa
 
     ``end`` None means to the end of the file; an end within END_SLACK_S past the end is clamped.
     """
+    if not math.isfinite(offset) or (end is not None and not math.isfinite(end)):
+        raise ValueError(f"times must be finite numbers, got start {offset!r} end {end!r}")
     if offset < 0:
         raise ValueError(f"negative start {offset:g}s")
     if offset >= info.duration:
@@ -154,6 +168,9 @@ def read_json_records(path: Path, problems: Problems, make: Callable[[object], R
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             problems.add(path, f"not valid JSON ({e.msg}, column {e.colno})", line=lineno)
+            continue
+        except (ValueError, RecursionError) as e:  # a 5000-digit number, [[[[...]]]] nesting
+            problems.add(path, f"not valid JSON ({e})", line=lineno)
             continue
         rid = obj.get(id_key) if isinstance(obj, dict) else None
         rid = rid if isinstance(rid, str) else None

@@ -1,10 +1,9 @@
 """Tell a source's format from what is in it; refuse to guess when several formats fit."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from .common import AUDIO_EXTENSIONS, SourceError
+from .common import SourceError, audio_files
 from .nemo import SUFFIXES as NEMO_SUFFIXES
 from .nemo import first_json_object, looks_like_nemo
 from .tsv_folder import first_line_has_tab, label_candidates
@@ -44,7 +43,7 @@ def _dir_candidates(d: Path) -> dict[str, str]:
     if nemo:
         found["nemo"] = f"has {', '.join(nemo)}"
     labels = label_candidates(d)
-    if labels and _has_audio(d):
+    if labels and next(audio_files(d), None) is not None:
         found["tsv"] = f"audio files and {', '.join(p.name for p in labels)}"
     return found
 
@@ -63,10 +62,3 @@ def _file_candidates(path: Path) -> dict[str, str]:
         return {"tsv": "name<TAB>text lines"}
     return {}
 
-
-def _has_audio(d: Path) -> bool:
-    for root, dirs, files in os.walk(d):
-        dirs[:] = [x for x in dirs if not x.startswith(".")]
-        if any(f.lower().endswith(AUDIO_EXTENSIONS) for f in files):
-            return True
-    return False

@@ -16,7 +16,7 @@ from typing import Iterator
 
 from ..audio import AudioError
 from ..problems import IdGuard, Problems
-from ..record import Record
+from ..record import Record, RecordError
 from .common import (NOT_UTF8, ProbeCache, SourceError, audio_problem, audio_reason, clamp_slice,
                      read_key_values, read_lines)
 
@@ -56,10 +56,15 @@ def read(path, problems: Problems) -> Iterator[Record]:
             problems.add(source, f"segment {e}", line=line, id=uid)
             return None
         spk = speakers.get(uid)
-        return Record(id=uid, audio=audio, offset=offset, duration=duration,
-                      text=texts[uid][0] if uid in texts else "",
-                      speaker=spk[0] if spk and spk[0] != uid else None,
-                      sample_rate=info.sample_rate, channels=info.channels)
+        try:
+            return Record.from_dict({
+                "id": uid, "audio": audio, "offset": offset, "duration": duration,
+                "text": texts[uid][0] if uid in texts else "",
+                "speaker": spk[0] if spk and spk[0] != uid else None,
+                "sample_rate": info.sample_rate, "channels": info.channels})
+        except RecordError as e:   # an audio path that is not UTF-8
+            problems.add(source, str(e), line=line, id=uid)
+            return None
 
     segments = d / "segments"
     if segments.is_file():
@@ -104,9 +109,12 @@ def read(path, problems: Problems) -> Iterator[Record]:
             if uid in bad_text:
                 continue
             try:
-                yield make(uid, audio, 0.0, None, scp, scp_line)
+                record = make(uid, audio, 0.0, None, scp, scp_line)
             except AudioError as e:
                 problems.add(scp, audio_problem(e), line=scp_line, id=uid)
+                continue
+            if record is not None:
+                yield record
 
     where = "segments" if segments.is_file() else "wav.scp"
     # an utterance whose segments line could not be decoded was already reported there

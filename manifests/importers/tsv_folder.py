@@ -14,9 +14,9 @@ from typing import Iterator
 
 from ..audio import AudioError
 from ..problems import Problems
-from ..record import Record
+from ..record import Record, RecordError
 from ..textfile import read_name_text
-from .common import AUDIO_EXTENSIONS, ProbeCache, SourceError, audio_problem, clamp_slice
+from .common import ProbeCache, SourceError, audio_files, audio_problem, clamp_slice
 
 LABEL_SUFFIXES = (".tsv", ".txt")
 
@@ -37,8 +37,8 @@ def label_file(path) -> Path:
 
 
 def label_candidates(folder: Path) -> list[Path]:
-    return [p for p in sorted(folder.iterdir())
-            if p.is_file() and p.suffix.lower() in LABEL_SUFFIXES and first_line_has_tab(p)]
+    return [p for p in sorted(folder.iterdir()) if not p.name.startswith(".")
+            and p.is_file() and p.suffix.lower() in LABEL_SUFFIXES and first_line_has_tab(p)]
 
 
 def first_line_has_tab(path: Path) -> bool:
@@ -47,17 +47,6 @@ def first_line_has_tab(path: Path) -> bool:
             if raw.strip():
                 return b"\t" in raw
     return False
-
-
-def audio_files(folder: Path) -> list[str]:
-    """Audio files under ``folder`` (recursively, hidden folders skipped), relative posix paths."""
-    out = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if name.lower().endswith(AUDIO_EXTENSIONS) and not name.startswith("."):
-                out.append(Path(root, name).relative_to(folder).as_posix())
-    return out
 
 
 def index_files(path) -> list[Path]:
@@ -71,7 +60,7 @@ def read(path, problems: Problems) -> Iterator[Record]:
     labels = read_name_text(labels_path, problems)
     if not labels and len(problems) == before:
         problems.add(labels_path, "empty file: no entries")
-    files = audio_files(folder)
+    files = list(audio_files(folder))
     by_key: dict[str, list[str]] = {}
     for rel in files:
         no_ext = os.path.splitext(rel)[0]
@@ -97,8 +86,15 @@ def read(path, problems: Problems) -> Iterator[Record]:
             problems.add(labels_path, audio_problem(e), id=name)
             continue
         offset, duration = clamp_slice(0.0, None, info)
-        yield Record(id=name, audio=audio, offset=offset, duration=duration, text=text,
-                     sample_rate=info.sample_rate, channels=info.channels)
+        try:
+            record = Record.from_dict({"id": name, "audio": audio, "offset": offset,
+                                       "duration": duration, "text": text,
+                                       "sample_rate": info.sample_rate,
+                                       "channels": info.channels})
+        except RecordError as e:   # an audio path that is not UTF-8
+            problems.add(labels_path, str(e), id=name)
+            continue
+        yield record
     for rel in files:
         if rel not in used:
             problems.add(folder / rel, f"audio file not named in {labels_path.name}; not imported")
