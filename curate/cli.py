@@ -2,11 +2,35 @@
 module level; heavy libraries are imported inside the commands so ``curate --help`` is instant."""
 from __future__ import annotations
 
+import errno
+
 import typer
+from typer.core import TyperGroup
 
 from . import __version__
 
+
+class _Commands(TyperGroup):
+    """Every command: a file that cannot be read or written (a full disk, a read-only folder, a
+    path that is not a folder) ends it with one line naming the file, exit code 1, no traceback.
+    The writers have removed their temporary files by then."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except OSError as e:
+            if e.errno == errno.EPIPE:  # the reader went away: click ends quietly
+                raise
+            from rich.text import Text
+
+            from .console import make_console, os_error_line
+            make_console(stderr=True).print(Text.assemble(("error: ", "bold red"),
+                                                          os_error_line(e)), soft_wrap=True)
+            raise typer.Exit(1) from None
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="curate",
     help="Curate in-car Mandarin speech into clean manifests, check labels, fine-tune Qwen2-Audio "
          "and compare CER.\n\nExample: curate run demo --plugins vad,short,chunk30,merge30,noise",

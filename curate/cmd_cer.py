@@ -54,15 +54,15 @@ def cer(
     Example: curate cer --ref runs/w5/run1/eval_only.jsonl --hyp base1=online.tsv
     --hyp base2=corrected.tsv --hyp base3=llm_asr.tsv --corrects base2:base1 --out cer_report/
     """
-    from rich.console import Console
     from rich.text import Text
 
     from .cer import InputError, Settings, evaluate, load_hypotheses, load_reference
     from .cer.normalize import PROFILES
     from .cer.outputs import write_all
     from .cer.report import print_report
+    from .console import make_console
 
-    console = Console()
+    console = make_console()
     try:
         if profile not in PROFILES:
             raise InputError(f"--profile must be one of {', '.join(PROFILES)}, got {profile!r}")
@@ -82,16 +82,11 @@ def cer(
         hypotheses = [load_hypotheses(spec) for spec in hyp]
         ev = evaluate(reference, hypotheses, settings)
     except InputError as e:
-        Console(stderr=True).print(Text.assemble(("error: ", "bold red"), str(e)))
+        make_console(stderr=True).print(Text.assemble(("error: ", "bold red"), str(e)))
         raise typer.Exit(2) from None
     print_report(ev, console, show_bad=show_bad, top=top)
     if out is not None:
-        try:
-            paths = write_all(ev, out)
-        except OSError as e:
-            Console(stderr=True).print(Text.assemble(("error: ", "bold red"),
-                                                     f"cannot write the report to {out}: {e}"))
-            raise typer.Exit(1) from None
+        paths = write_all(ev, out)  # a write error ends the command in cli.py, naming the file
         console.print(Text("Wrote " + ", ".join(str(p) for p in paths)))
 
 

@@ -20,15 +20,15 @@ def export_model(
     The adapter's own base path (adapter_config.json) names the base; the merged folder loads
     like any checkpoint (also outside curate) and keeps the prompts the adapter was trained with.
     """
-    from rich.console import Console
+    from .console import escape, make_console
 
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     if not (model / "adapter_config.json").is_file():
-        console.print(f"[red]error:[/] {model} has no adapter_config.json: it is not a LoRA "
-                      f"adapter (a full checkpoint needs no merging)")
+        console.print(f"[red]error:[/] {escape(model)} has no adapter_config.json: it is not a "
+                      "LoRA adapter (a full checkpoint needs no merging)")
         raise typer.Exit(2)
     if out.exists() and any(out.iterdir()):
-        console.print(f"[red]error:[/] {out} exists and is not empty")
+        console.print(f"[red]error:[/] {escape(out)} exists and is not empty")
         raise typer.Exit(2)
 
     import transformers
@@ -40,7 +40,7 @@ def export_model(
     try:
         merge_adapter(model, out)
     except ModelError as e:
-        console.print(f"[red]error:[/] {e}")
+        console.print(f"[red]error:[/] {escape(e)}")
         raise typer.Exit(2)
-    console.print(f"merged {model} into a full checkpoint: {out}")
+    console.print(f"merged {escape(model)} into a full checkpoint: {escape(out)}")
     typer.echo(str(out))

@@ -35,14 +35,15 @@ def infer(
     Results are appended to OUT.partial as they come; rerunning the same command after an
     interruption skips what is there. The finished OUT is written atomically in input order.
     """
-    from rich.console import Console
+    from .console import escape, make_console
 
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     if task not in ("asr", "correct"):
-        console.print(f"[red]error:[/] --task must be asr or correct, got {task!r}")
+        console.print(f"[red]error:[/] --task must be asr or correct, got {escape(repr(task))}")
         raise typer.Exit(2)
     if out.exists() and not overwrite:
-        console.print(f"[red]error:[/] {out} exists (a finished run); pass --overwrite to redo it")
+        console.print(f"[red]error:[/] {escape(out)} exists (a finished run); pass --overwrite "
+                      "to redo it")
         raise typer.Exit(2)
 
     import dataclasses
@@ -50,7 +51,6 @@ def infer(
 
     import torch
     import transformers
-    from rich.table import Table
 
     from manifests import Problems
     from manifests.textfile import read_name_text
@@ -59,6 +59,7 @@ def infer(
     from train_adapter import model as modelmod
     from train_adapter import prompts as promptmod
 
+    from .console import Table
     from .progress import hours_progress
 
     transformers.utils.logging.disable_progress_bar()
@@ -89,10 +90,10 @@ def infer(
                         for ex in examples if ex.id in hyps]
         prompt_set = promptmod.load(model, prompt_style, str(prompts) if prompts else None)
     except (datamod.DataError, modelmod.ModelError, promptmod.PromptError) as e:
-        console.print(f"[red]error:[/] {e}")
+        console.print(f"[red]error:[/] {escape(e)}")
         raise typer.Exit(2)
     for p in list(problems)[:10]:
-        console.print(f"[yellow]problem:[/] {p}")
+        console.print(f"[yellow]problem:[/] {escape(p)}")
     if not examples:
         console.print("[red]error:[/] nothing to infer (see the set-aside counts above)")
         raise typer.Exit(2)
@@ -107,18 +108,20 @@ def infer(
                                     batch_size=batch_size, tokens_per_second=tokens_per_second,
                                     on_batch=advance)
 
-    table = Table(title=f"curate infer → {out}", show_header=False)
+    table = Table(title=f"curate infer → {escape(out)}", show_header=False)
+    table.add_column("what")
+    table.add_number_column("value")
     table.add_row("utterances written", str(stats.written))
     if stats.resumed:
         table.add_row("resumed from OUT.partial", str(stats.resumed))
     for reason, n in set_aside.most_common():
-        table.add_row(f"set aside: {datamod.REASONS.get(reason, reason)}", str(n))
+        table.add_row(escape(f"set aside: {datamod.REASONS.get(reason, reason)}"), str(n))
     table.add_row("audio decoded", f"{stats.audio_seconds / 3600:.4f} h")
     table.add_row("time", f"{stats.wall:.1f} s "
                           f"({stats.audio_seconds / 3600 / max(stats.wall, 1e-9):.4f} audio h/s)")
-    table.add_row("prompts", prompt_set.style)
+    table.add_row("prompts", escape(prompt_set.style))
     console.print(table)
     if set_aside:
         console.print(f"[yellow]{sum(set_aside.values())} records set aside have no line in "
-                      f"{out}[/]")
+                      f"{escape(out)}[/]")
     typer.echo(str(out))

@@ -7,27 +7,27 @@ def plugins() -> None:
 
     Example: curate plugins
     """
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
     from . import plugin_registry
+    from .console import Table, escape, make_console
 
-    console = Console()
+    console = make_console()
     eps = plugin_registry.available()
     for name, ep in sorted(eps.items()):
         try:
             cls = plugin_registry.load_class(name, eps)
         except Exception as e:  # a broken third-party plugin must not hide the others
-            console.print(f"[bold red]{name}[/]  ({ep.value}) failed to load: {e}")
+            console.print(f"[bold red]{escape(name)}[/]  ({escape(ep.value)}) failed to load: "
+                          f"{escape(e)}")
             continue
-        console.print(f"[bold cyan]{name}[/]  {escape(cls.summary)}  [dim]({ep.value})[/]")
+        console.print(f"[bold cyan]{escape(name)}[/]  {escape(cls.summary)}  "
+                      f"[dim]({escape(ep.value)})[/]")
         if cls.params:
             table = Table(show_header=True, box=None, padding=(0, 2))
             for col in ("parameter", "type", "default", "meaning"):
-                table.add_column(col, overflow="fold")
+                table.add_column(col)
             for pname, p in cls.params.items():
                 kind = p.type + (f" {{{'|'.join(map(str, p.choices))}}}" if p.choices else "")
-                table.add_row(f"{name}.{pname}", kind, escape(p.describe_default()), escape(p.help))
+                table.add_row(escape(f"{name}.{pname}"), escape(kind),
+                              escape(p.describe_default()), escape(p.help))
             console.print(table)
         console.print()

@@ -7,6 +7,8 @@ from rich.progress import (BarColumn, Progress, ProgressColumn, SpinnerColumn, T
                            TimeElapsedColumn)
 from rich.text import Text
 
+from .console import escape
+
 
 class HoursPerSecond(ProgressColumn):
     def render(self, task) -> Text:
@@ -20,7 +22,7 @@ class HoursPerSecond(ProgressColumn):
 @contextmanager
 def hours_progress(console, total_seconds: float, label: str):
     """Yields ``advance(seconds)``; the bar shows audio hours done, total and hours per second."""
-    columns = (TextColumn(f"[bold]{label}"), BarColumn(),
+    columns = (TextColumn(f"[bold]{escape(label)}"), BarColumn(),
                TextColumn("{task.completed:.3f}/{task.total:.3f} h"), HoursPerSecond(),
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
@@ -32,8 +34,8 @@ def hours_progress(console, total_seconds: float, label: str):
 def records_progress(console, verb: str):
     """A live count of records and audio hours processed, with hours/second; yields the
     per-record callback."""
-    columns = (SpinnerColumn(), TextColumn(f"[bold]{verb}[/] {{task.fields[records]}} records,"
-                                           " {task.completed:.3f} h"),
+    columns = (SpinnerColumn(), TextColumn(f"[bold]{escape(verb)}[/] {{task.fields[records]}} "
+                                           "records, {task.completed:.3f} h"),
                HoursPerSecond(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True,
                   disable=not console.is_terminal) as progress:

@@ -1,8 +1,7 @@
 """The rich terminal summary of ``curate qc``: tags, batches, speakers, worst examples (masked)."""
 from __future__ import annotations
 
-from rich.markup import escape
-from rich.table import Table
+from .console import Table, escape
 
 SPEAKERS_SHOWN = 15
 TEXT_WIDTH = 40
@@ -28,10 +27,11 @@ def print_qc_summary(console, report: dict) -> None:
                       "before training on this run")
 
     tags = Table(title="tags", title_justify="left")
-    for col in ("tag", "records", "share", "hours", "also rejected"):
-        tags.add_column(col, justify="left" if col == "tag" else "right")
+    tags.add_column("tag")
+    for col in ("records", "share", "hours", "also rejected"):
+        tags.add_number_column(col)
     for t in report["tags"]:
-        tags.add_row(t["tag"], str(t["records"]), f"{t['share']:.1%}", f"{t['hours']:.3f}",
+        tags.add_row(escape(t["tag"]), str(t["records"]), f"{t['share']:.1%}", f"{t['hours']:.3f}",
                      str(t["rejected"]))
     console.print(tags if report["tags"] else "no record was flagged")
 
@@ -42,8 +42,10 @@ def print_qc_summary(console, report: dict) -> None:
         table = Table(title=f"per {label}" + (f" (top {limit} by flagged share)"
                                               if limit and len(groups) > limit else ""),
                       title_justify="left")
-        for col in (label, "records", "hours", "flagged", "share", "tags"):
-            table.add_column(col, justify="left" if col in (label, "tags") else "right")
+        table.add_column(label)
+        for col in ("records", "hours", "flagged", "share"):
+            table.add_number_column(col)
+        table.add_column("tags")
         for g in groups[:limit]:
             table.add_row(escape(str(g["name"])), str(g["records"]), f"{g['hours']:.3f}",
                           str(g["flagged"]), f"{g['share']:.0%}",
@@ -51,17 +53,20 @@ def print_qc_summary(console, report: dict) -> None:
         console.print(table)
 
     worst = Table(title="worst examples (personal data masked)", title_justify="left")
-    for col in ("tag", "record", "value", "label", "hyp"):
-        # The tag and the id say what a row is: never cut them; the texts give way first.
-        worst.add_column(col, no_wrap=col == "tag",
-                         overflow="fold" if col == "record" else "ellipsis")
+    # The tag and the id say what a row is: never cut them; the texts give way first. The value
+    # is a number or, for duplicates, the id of the first copy: it folds rather than pins.
+    worst.add_column("tag", no_wrap=True)
+    worst.add_column("record")
+    worst.add_column("value")
+    for col in ("label", "hyp"):
+        worst.add_column(col, overflow="ellipsis")
     for tag, examples in report["worst"].items():
         for ex in examples[:3]:
             value = ex.get("value")
             shown = "" if value is None else (f"{value:.3g}" if isinstance(value, float)
                                               else str(value))
-            worst.add_row(tag, escape(ex["id"]), shown, escape(_short(ex["text"])) or "(empty)",
-                          escape(_short(ex["hyp"])))
+            worst.add_row(escape(tag), escape(ex["id"]), escape(shown),
+                          escape(_short(ex["text"])) or "(empty)", escape(_short(ex["hyp"])))
     if report["worst"]:
         console.print(worst)
     if report["rejected_reasons"]:

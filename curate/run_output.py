@@ -6,6 +6,7 @@ is written last and is what marks a run directory complete.
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from pathlib import Path
 
@@ -19,13 +20,18 @@ from .stage import SR, Item
 # Precedence when one input record's pieces end in several places: it counts where the best went.
 KEPT, EVAL_ONLY, REJECTED = 2, 1, 0
 OUTCOMES = {KEPT: "kept", EVAL_ONLY: "eval_only", REJECTED: "rejected"}
+# UTF-8 bytes of an id kept readable in its file name: file systems allow 255 bytes a name, and
+# a CJK Extension-B character takes 4, so a character count is no bound.
+READABLE_BYTES = 120
 
 
 def audio_name(record_id: str) -> str:
-    """A file name for a record id: readable, filesystem-safe, and unique via a short hash."""
-    digest = hashlib.blake2b(record_id.encode(), digest_size=4).hexdigest()
-    readable = re.sub(r"[^\w.+-]+", "_", record_id)[:80]
-    return f"{readable}-{digest}.flac"
+    """A file name for a record id: readable, filesystem-safe, at most 142 bytes, and unique via
+    a 64-bit hash of the whole id (ids sharing the readable prefix differ there). Among ten million
+    records the chance that two share a hash, and one's audio overwrites the other's, is 3e-6."""
+    digest = hashlib.blake2b(record_id.encode(), digest_size=8).hexdigest()
+    readable = re.sub(r"[^\w.+-]+", "_", record_id).encode()[:READABLE_BYTES]
+    return f"{readable.decode(errors='ignore')}-{digest}.flac"  # a cut character is dropped
 
 
 class RunOutput:
@@ -47,8 +53,12 @@ class RunOutput:
 
     def open(self) -> None:
         self.audio_dir.mkdir(parents=True, exist_ok=True)
-        for w in self.writers.values():
-            w.open()
+        try:
+            for w in self.writers.values():
+                w.open()
+        except BaseException:
+            self.abort()
+            raise
 
     def count_input(self, record) -> None:
         self.outcome[record.id] = REJECTED
@@ -59,8 +69,15 @@ class RunOutput:
         if not item.changed:
             return
         path = self.audio_dir / audio_name(item.record.id)
-        pcm = np.clip(item.audio, -1.0, 1.0)
-        sf.write(path, pcm, SR, format="FLAC", subtype="PCM_16")
+        flac = io.BytesIO()  # encoded in memory, so a write error is Python's, naming the file
+        sf.write(flac, np.clip(item.audio, -1.0, 1.0), SR, format="FLAC", subtype="PCM_16")
+        try:
+            path.write_bytes(flac.getbuffer())
+        except OSError as e:
+            path.unlink(missing_ok=True)  # part-written
+            if e.filename is None:
+                e.filename = str(path)
+            raise
         rec = item.record
         rec.audio, rec.offset, rec.duration = str(path.resolve()), 0.0, len(item.audio) / SR
         rec.sample_rate, rec.channels = SR, 1
@@ -83,8 +100,17 @@ class RunOutput:
                 self.outcome[src] = outcome
 
     def commit(self) -> None:
-        for w in self.writers.values():
-            w.commit()
+        """All manifests move into place, or none: a failed rename or flush removes the rest."""
+        done = []
+        try:
+            for w in self.writers.values():
+                w.commit()
+                done.append(w.path)
+        except BaseException:
+            self.abort()
+            for path in done:
+                path.unlink(missing_ok=True)
+            raise
 
     def abort(self) -> None:
         for w in self.writers.values():

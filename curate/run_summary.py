@@ -1,17 +1,18 @@
 """The rich summary printed at the end of ``curate run``."""
 from __future__ import annotations
 
-from rich.table import Table
+from .console import Table, escape
 
 
 def print_run_summary(console, info: dict, out_dir) -> None:
     table = Table(title="stages", title_justify="left")
-    for col in ("stage", "records in", "out", "dropped", "hours in", "out", "dropped", "s"):
-        table.add_column(col, justify="left" if col == "stage" else "right")
+    table.add_column("stage")
+    for col in ("records in", "out", "dropped", "hours in", "out", "dropped", "s"):
+        table.add_number_column(col)
     dropped = []
     for key, s in info["per_stage"].items():
         stage = key.split(":", 1)[-1]
-        table.add_row(stage, str(s["records_in"]), str(s["records_out"]),
+        table.add_row(escape(stage), str(s["records_in"]), str(s["records_out"]),
                       str(s["records_dropped"]), f"{s['hours_in']:.3f}", f"{s['hours_out']:.3f}",
                       f"{s['hours_dropped']:.3f}", f"{s['seconds']:.1f}")
         dropped += [f"{stage} {reason} {n}" for reason, n in s["reasons"].items()]
@@ -19,7 +20,7 @@ def print_run_summary(console, info: dict, out_dir) -> None:
     # Reasons go below the table: as a column, names like long_without_timestamps squeeze it
     # past 80 characters.
     if dropped:
-        console.print("dropped: " + ", ".join(dropped))
+        console.print("dropped: " + escape(", ".join(dropped)))
     acc = info["accounting"]
     rec, hrs = acc["records"], acc["hours"]
     console.print(f"records {acc['input_records']} in = {rec['kept']} kept + "
@@ -32,5 +33,5 @@ def print_run_summary(console, info: dict, out_dir) -> None:
     if info.get("input_problems"):
         console.print(f"[yellow]{len(info['input_problems'])} unreadable input line(s):[/]")
         for p in info["input_problems"][:20]:
-            console.print(f"  {p}")
-    console.print(f"[green]run directory:[/] {out_dir}  ({info['wall_seconds']:.1f} s)")
+            console.print(f"  {escape(p)}")
+    console.print(f"[green]run directory:[/] {escape(out_dir)}  ({info['wall_seconds']:.1f} s)")

@@ -26,6 +26,7 @@ from .speech_level import FRAME, frame_power_db
 class Chunk30(Stage):
     name = "chunk30"
     summary = "cut records over max seconds into windows at sentence boundaries or speech pauses"
+    rewrites_text = True
     params = {
         "max": Param("float", 30.0, "longest window in seconds (Whisper's encoder sees 30 s)"),
         "min": Param("float", 1.0, "windows shorter than this are rejected as too_short"),
@@ -60,8 +61,10 @@ class Chunk30(Stage):
         if not all(isinstance(s.get("text"), str) and s["text"].strip() for s in segs):
             yield item.reject(self.name, "segments_without_text")
             return
-        if not all(0.0 <= s["start"] < s["end"] <= item.duration + 0.01 for s in segs):
-            # A sentence outside the audio: its text would land in a window without its speech.
+        if not all(0.0 <= s["start"] < s["end"] <= item.duration + 0.01 for s in segs) or any(
+                b["start"] < a["end"] - 1e-6 for a, b in zip(segs, segs[1:])):
+            # A sentence outside the audio, or nested in or overlapping another: some text would
+            # land in a window without its speech, and some speech in no window.
             yield item.reject(self.name, "bad_segments")
             return
         groups = pack_segments([(s["start"], s["end"]) for s in segs], self.max)

@@ -1,17 +1,21 @@
 """chunk30 stage: windows <= 30 s at sentence boundaries or pauses; transcripts never copied."""
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from typer.testing import CliRunner
 
 import curate
+from curate.cli import app
 from curate.stage import SR, Context, Item, ParamError
-from manifests import Record, read_manifest
+from manifests import Record, read_manifest, write_manifest
 from manifests.audio import load
 from plugins.chunk30 import Chunk30, pack_segments
 from plugins.joiner import join_texts
 from plugins.vad import Vad
+from tests.audio_gen import speechlike, write
 
 DEMO = Path(curate.__file__).parent / "demo" / "manifest.jsonl"
 
@@ -114,6 +118,14 @@ def test_a_sentence_longer_than_max_is_rejected_alone(tmp_path):
     ([{"start": 0.5, "end": 20.0}, {"start": 21.0, "end": 40.0}], "segments_without_text"),
     ([{"start": 0.5, "end": 20.0, "text": "一"}, {"start": 21.0, "end": 52.0, "text": "二"}],
      "bad_segments"),
+    # overlapping, nested, and overlapping only once sorted: a window's audio would not match
+    # its text, and some speech would be in no window
+    ([{"start": 0.5, "end": 20.0, "text": "一"}, {"start": 15.0, "end": 40.0, "text": "二"}],
+     "bad_segments"),
+    ([{"start": 0.5, "end": 40.0, "text": "一"}, {"start": 5.0, "end": 10.0, "text": "二"}],
+     "bad_segments"),
+    ([{"start": 21.0, "end": 40.0, "text": "二"}, {"start": 0.5, "end": 21.5, "text": "一"}],
+     "bad_segments"),
 ])
 def test_unusable_timestamps_reject_the_record(tmp_path, segments, reason):
     audio = np.random.default_rng(2).normal(0, 0.1, 46 * SR).astype(np.float32)
@@ -141,3 +153,40 @@ def test_packing_uses_fewest_windows_and_avoids_slivers():
 def test_min_must_leave_room_for_a_cut():
     with pytest.raises(ParamError, match="at most half of max"):
         Chunk30(max=10, min=6)
+
+
+def test_a_run_sets_aside_records_with_overlapping_timestamps_and_keeps_the_rest(tmp_path):
+    sentences = {
+        "overlap": [(0.5, 20.0, "打开车窗"), (15.0, 40.0, "导航到公司"), (41.0, 45.0, "关闭空调")],
+        "nested": [(0.5, 40.0, "打开车窗"), (5.0, 10.0, "导航到公司"), (41.0, 45.0, "关闭空调")],
+        "good": [(0.5, 20.0, "打开车窗"), (21.0, 40.0, "导航到公司"), (41.0, 45.0, "关闭空调")],
+    }
+    recs = []
+    for k, (rid, segs) in enumerate(sentences.items()):
+        audio = speechlike(45.0, seed=k)
+        recs.append(Record(id=rid, audio=write(tmp_path / f"{rid}.wav", audio),
+                           duration=len(audio) / SR, text="".join(t for _, _, t in segs),
+                           segments=[{"start": a, "end": b, "text": t} for a, b, t in segs]))
+    audio = speechlike(2.0, seed=9)
+    recs.append(Record(id="short", audio=write(tmp_path / "short.wav", audio),
+                       duration=len(audio) / SR, text="好的"))
+    write_manifest(tmp_path / "in.jsonl", recs)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "in.jsonl"), "--plugins", "chunk30",
+                                      "--workers", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+
+    rejected = {r.id: (r.extra["reason"], r.extra["stage"])
+                for r in read_manifest(out / "rejected.jsonl")}
+    assert rejected == {"overlap": ("bad_segments", "chunk30"),
+                        "nested": ("bad_segments", "chunk30")}
+    kept = list(read_manifest(out / "manifest.jsonl"))
+    assert [r.id for r in kept] == ["good#c0", "good#c1", "short"]
+    assert join_texts(r.text for r in kept[:2]) == recs[2].text
+    acc = json.loads((out / "run.json").read_text())["accounting"]
+    assert acc["records"] == {"kept": 2, "eval_only": 0, "rejected": 2}
+    assert acc["rejected_reasons"] == {"bad_segments": 2}
+    seconds = {r.id: r.duration for r in recs}
+    assert acc["hours"]["rejected"] == pytest.approx(
+        (seconds["overlap"] + seconds["nested"]) / 3600, abs=1e-6)  # rounded to 6 places
+    assert acc["input_hours"] == pytest.approx(sum(seconds.values()) / 3600, abs=1e-6)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from rich import box
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
+from ..console import Table, escape
 from .confusions import homophones
 from .evaluate import Evaluation
 from .flags import FLAGS
@@ -43,7 +42,8 @@ def print_report(ev: Evaluation, console: Console, show_bad: int = 0, top: int =
         for p in sr.problems[:5]:
             console.print(f"[yellow]{escape(name)} problem[/] {escape(str(p))}")
         if len(sr.problems) > 5:
-            console.print(f"[yellow]... {len(sr.problems) - 5} more problems in {name}[/]")
+            console.print(f"[yellow]... {len(sr.problems) - 5} more problems in "
+                          f"{escape(name)}[/]")
         if sr.unknown_ids:
             console.print(f"[yellow]{escape(name)}[/]: {len(sr.unknown_ids)} hypothesis ids "
                           f"have no reference (e.g. {escape(', '.join(sr.unknown_ids[:3]))})")
@@ -65,7 +65,8 @@ def print_report(ev: Evaluation, console: Console, show_bad: int = 0, top: int =
 
 
 def _table(**kw) -> Table:
-    """Tables without vertical rules, so a three-system report fits 80 columns."""
+    """Tables without vertical rules, so a three-system report fits 80 columns; system names
+    and ids fold, numbers stay whole."""
     return Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, **kw)
 
 
@@ -73,14 +74,14 @@ def _systems_tables(ev: Evaluation) -> tuple[Table, Table]:
     """Totals with the interval, then the same CER other ways and the per-system counts."""
     main = _table(title=f"CER per system (95% CI from {ev.settings.resamples} bootstrap "
                         f"resamples, seed {ev.settings.seed})", title_justify="left")
-    for col in ("system", "utts", "N", "C", "S", "D", "I", "CER", "95% CI"):
-        main.add_column(col, justify="left" if col == "system" else "right",
-                        no_wrap=col in ("system", "95% CI"))
+    main.add_column("system")
+    for col in ("utts", "N", "C", "S", "D", "I", "CER", "95% CI"):
+        main.add_number_column(col)
     more = _table(title="CER other ways, and utterance counts", title_justify="left")
-    for col in ("system", "raw CER", "CER, missing as deletions", "CER, missing skipped",
-                "missing", "empty", "flagged"):
-        more.add_column(col, justify="left" if col == "system" else "right",
-                        no_wrap=col == "system")
+    more.add_column("system")
+    for col in ("raw CER", "CER, missing as deletions", "CER, missing skipped", "missing",
+                "empty", "flagged"):
+        more.add_number_column(col)
     for name, sr in ev.systems.items():
         tot = ev.totals[name]
         ci = ev.bootstrap.intervals.get(name)
@@ -97,8 +98,10 @@ def _systems_tables(ev: Evaluation) -> tuple[Table, Table]:
 
 def _pairs_table(ev: Evaluation) -> Table:
     t = _table(title="Paired bootstrap: is the CER difference real?", title_justify="left")
-    for col in ("A", "B", "utts", "CER A", "CER B", "B − A (points)", "p-value"):
-        t.add_column(col, justify="left" if col in ("A", "B") else "right")
+    t.add_column("A")
+    t.add_column("B")
+    for col in ("utts", "CER A", "CER B", "B − A (points)", "p-value"):
+        t.add_number_column(col)
     for p in ev.bootstrap.pairs:
         delta = None if p.cer_a is None else p.cer_b - p.cer_a
         t.add_row(Text(p.a), Text(p.b), str(p.utterances), pct(p.cer_a), pct(p.cer_b),
@@ -111,7 +114,7 @@ def _correction_table(c) -> Table:
     t = _table(title=escape(f"Correction: {c.b} correcting {c.a} ({c.utterances} utterances)"),
               title_justify="left", show_header=False)
     t.add_column("what")
-    t.add_column("value", justify="right")
+    t.add_number_column("value")
     rows = [
         (f"CER {c.a} → {c.b}", f"{pct(c.cer_a)} → {pct(c.cer_b)}"),
         ("relative CER reduction", pct(c.relative_reduction, 1)),
@@ -135,7 +138,7 @@ def _flags_table(ev: Evaluation) -> Table:
     t.add_column("flag", no_wrap=True)
     counts = {}
     for name, sr in ev.systems.items():
-        t.add_column(Text(name), justify="right")
+        t.add_number_column(Text(name))
         counts[name] = sr.flag_counts()
     for f in FLAGS:
         t.add_row(f, *(str(counts[name][f]) for name in ev.systems))
@@ -146,8 +149,9 @@ def _confusion_table(name: str, conf, top: int) -> Table:
     share = conf.homophone_share()
     t = _table(title=escape(f"{name}: top errors (homophones: {pct(share, 1)} of substitutions)"),
               title_justify="left")
-    for col in ("substitution", "n", "deletion", "n", "insertion", "n"):
-        t.add_column(col, justify="right" if col == "n" else "left")
+    for col in ("substitution", "deletion", "insertion"):
+        t.add_column(col)
+        t.add_number_column("n")
     subs = conf.substitutions.most_common(top)
     dels = conf.deletions.most_common(top)
     ins = conf.insertions.most_common(top)
@@ -172,8 +176,11 @@ def _bad_table(ev: Evaluation, name: str, limit: int) -> Table:
     flagged.sort(key=lambda k: (-int(errors[k]), ev.ids[k]))
     t = _table(title=escape(f"{name}: flagged utterances ({len(flagged)}; showing "
                            f"{min(limit, len(flagged))})"), title_justify="left")
-    for col in ("id", "flags", "errors", "reference", "hypothesis"):
-        t.add_column(col, overflow="fold")
+    t.add_column("id")
+    t.add_column("flags")
+    t.add_number_column("errors")
+    t.add_column("reference")
+    t.add_column("hypothesis")
     for k in flagged[:limit]:
         t.add_row(Text(ev.ids[k]), ", ".join(sr.flags[k]), f"{int(errors[k])}/{int(ev.n[k])}",
                   Text(ev.ref_raw[k]), Text("" if sr.hyp_raw[k] is None else sr.hyp_raw[k]))
