@@ -1,25 +1,27 @@
 """A Hugging Face ``datasets.Dataset`` with an ``Audio`` column, saved with ``save_to_disk``.
 
-Rows carry the audio itself, so the saved dataset stands alone: a record covering a whole file
-embeds that file's bytes unchanged; a record that is a slice of a longer file embeds the slice,
-decoded at the file's own rate and channels and stored as WAV (same sample format where WAV
-allows it). Columns: id, audio, text, hyp, speaker, duration, split. Load it with
-``datasets.load_from_disk(PATH)``; decoding the Audio column needs ``torchcodec`` (a datasets
-requirement), while ``cast_column("audio", Audio(decode=False))`` gives the encoded bytes.
+Rows carry the audio itself, at one sample rate (``sample_rate``, 16 kHz by default, also set
+on the column's ``Audio`` feature), so the saved dataset stands alone: a record covering a whole
+file at that rate embeds the file's bytes unchanged; a slice of a longer file, or a file at
+another rate, embeds the record's samples resampled to the rate with soxr and stored as WAV
+(channels and sample format kept where WAV allows it). Columns: id, audio, text, hyp, speaker,
+duration, split. Load it with ``datasets.load_from_disk(PATH)``: ``ds[0]["audio"]["array"]`` and
+``["sampling_rate"]`` decode through ``torchcodec`` (datasets' audio decoder; the ``hf`` extra
+installs it, and it needs FFmpeg's shared libraries), while
+``cast_column("audio", Audio(decode=False))`` gives the encoded bytes.
 
 The Arrow file is written directly with pyarrow, in batches, carrying the ``Audio`` feature in
 its schema: memory stays bounded and nothing needs datasets' own audio encoder.
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Iterable
 
-from ..audio import AudioInfo
+from ..audio import TARGET_SR, AudioInfo
 from ..problems import Problems
 from ..record import Record
-from .common import AudioCheck, atomic_dir, is_slice, require_some
+from .common import AudioCheck, atomic_dir, is_slice, require_some, samples_at, wav_bytes
 
 BATCH = 64
 
@@ -28,7 +30,8 @@ class MissingDependency(RuntimeError):
     """The optional package this export needs is not installed."""
 
 
-def export(records: Iterable[Record], out, problems: Problems) -> int:
+def export(records: Iterable[Record], out, problems: Problems, *,
+           sample_rate: int = TARGET_SR) -> int:
     try:
         import datasets
         import pyarrow as pa
@@ -36,7 +39,7 @@ def export(records: Iterable[Record], out, problems: Problems) -> int:
         raise MissingDependency("the hf format needs the 'datasets' package: "
                                 "pip install 'curate[hf]'") from None
     features = datasets.Features({
-        "id": datasets.Value("string"), "audio": datasets.Audio(),
+        "id": datasets.Value("string"), "audio": datasets.Audio(sampling_rate=sample_rate),
         "text": datasets.Value("string"), "hyp": datasets.Value("string"),
         "speaker": datasets.Value("string"), "duration": datasets.Value("float64"),
         "split": datasets.Value("string")})
@@ -53,7 +56,7 @@ def export(records: Iterable[Record], out, problems: Problems) -> int:
                     info = check(record)
                     if info is None:
                         continue
-                    rows.append(_row(record, info))
+                    rows.append(_row(record, info, sample_rate))
                     if len(rows) == BATCH:
                         writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=schema))
                         count += len(rows)
@@ -74,25 +77,12 @@ def export(records: Iterable[Record], out, problems: Problems) -> int:
     return count
 
 
-def _row(record: Record, info: AudioInfo) -> dict:
-    whole = not is_slice(record, info)
-    audio = {"bytes": Path(record.audio).read_bytes() if whole else _slice_wav(record, info),
-             "path": Path(record.audio).name if whole else f"{record.id}.wav"}
+def _row(record: Record, info: AudioInfo, sample_rate: int) -> dict:
+    if is_slice(record, info) or info.sample_rate != sample_rate:
+        data, subtype = samples_at(record, info, sample_rate)
+        audio = {"bytes": wav_bytes(data, sample_rate, subtype), "path": f"{record.id}.wav"}
+    else:
+        audio = {"bytes": Path(record.audio).read_bytes(), "path": Path(record.audio).name}
     return {"id": record.id, "audio": audio,
             "text": record.text, "hyp": record.hyp, "speaker": record.speaker,
             "duration": record.duration, "split": record.split}
-
-
-def _slice_wav(record: Record, info: AudioInfo) -> bytes:
-    import soundfile as sf
-    start = int(round(record.offset * info.sample_rate))
-    stop = min(info.frames, start + int(round(record.duration * info.sample_rate)))
-    with sf.SoundFile(record.audio) as src:   # one open: header facts and samples
-        start, stop, _ = slice(start, stop).indices(src.frames)   # as sf.read(start=, stop=)
-        src.seek(start)
-        data = src.read(max(stop - start, 0), dtype="float32", always_2d=True)
-        sr, subtype = src.samplerate, src.subtype
-    subtype = subtype if sf.check_format("WAV", subtype) else "FLOAT"
-    buf = io.BytesIO()
-    sf.write(buf, data, sr, format="WAV", subtype=subtype)
-    return buf.getvalue()

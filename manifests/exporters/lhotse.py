@@ -1,8 +1,9 @@
 """Lhotse cuts JSONL, as ``CutSet.from_jsonl`` (or ``load_manifest_lazy``) reads it.
 
 Each record becomes a cut over ``[offset, offset+duration)`` of a Recording (one per audio file,
-sources of type ``file``, rate, channels and sample count from the header). Mono files give a
-``MonoCut``; multi-channel files give a ``MultiCut`` over all channels, as lhotse itself does
+sources of type ``file``, rate, channels and sample count from the header). Mixed rates are
+recorded as they are; ``cuts.resample(16000)`` brings them to one when loaded. Mono files give
+a ``MonoCut``; multi-channel files give a ``MultiCut`` over all channels, as lhotse itself does
 (``cut.to_mono(mono_downmix=True)`` mixes them down). The label is one SupervisionSegment over
 the whole cut; a record with sentence timestamps (``segments``) gets one supervision per
 sentence instead. ``hyp`` and ``tags`` travel in the cut's ``custom`` fields. A ``.gz`` suffix on
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import os
 from pathlib import Path
 from typing import Iterable
@@ -21,7 +21,7 @@ from ..audio import AudioInfo
 from ..jsonl import atomic_file
 from ..problems import Problems
 from ..record import Record
-from .common import AudioCheck, RecordingIds, is_slice, require_some
+from .common import AudioCheck, RecordingIds, is_slice, json_line, require_some
 
 
 def export(records: Iterable[Record], out, problems: Problems) -> int:
@@ -36,7 +36,7 @@ def export(records: Iterable[Record], out, problems: Problems) -> int:
             info = check(record)
             if info is None:
                 continue
-            f.write(json.dumps(cut(record, info, rec_ids(record.audio)), ensure_ascii=False) + "\n")
+            f.write(json_line(cut(record, info, rec_ids(record.audio))))
             count += 1
         require_some(count)
     return count

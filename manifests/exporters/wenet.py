@@ -3,17 +3,18 @@ for records that are slices of a longer file (WeNet's raw reader cuts those out)
 
 ``wav`` is absolute: WeNet opens it as written, from wherever training runs. ``spk`` and ``hyp``
 are added when the record has them (WeNet ignores them; curate's importer reads them back).
+No sample rate is written: WeNet's ``resample`` step brings each file to the training rate, so
+sources at mixed rates need no conversion.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterable
 
 from ..jsonl import atomic_file
 from ..problems import Problems
 from ..record import Record
-from .common import AudioCheck, is_slice, require_some
+from .common import AudioCheck, is_slice, json_line, require_some
 
 
 def export(records: Iterable[Record], out, problems: Problems) -> int:
@@ -31,7 +32,7 @@ def export(records: Iterable[Record], out, problems: Problems) -> int:
                 line["spk"] = record.speaker
             if record.hyp is not None:
                 line["hyp"] = record.hyp
-            f.write(json.dumps(line, ensure_ascii=False) + "\n")
+            f.write(json_line(line))
             count += 1
         require_some(count)
     return count
