@@ -70,4 +70,35 @@ def build_stages(names: list[str], settings: dict[str, dict]) -> list[Stage]:
         raise ParamError(f"parameters set for stage(s) not in the pipeline: {', '.join(stray)} "
                          f"(pipeline: {', '.join(names)})")
     eps = available()
-    return [load_class(n, eps)(**settings.get(n, {})) for n in names]
+    return guard_texts([load_class(n, eps)(**settings.get(n, {})) for n in names])
+
+
+def guard_texts(stages: list[Stage]) -> list[Stage]:
+    """With a text guard in the pipeline (``sensitive``), every record's texts are read before each
+    stage that rewrites texts and after the last one, whatever order the user gave: a copy of the
+    guard, with the same parameters, runs wherever the user's placement leaves texts unread.
+
+    Before a rewrite, because a split cuts a number in two (each half looks clean) and a join can
+    run a number into the next text's digits; after one, because a join can complete a number
+    that no part held whole. Stages that only read texts need no guard in between.
+    """
+    guards = [s for s in stages if s.text_guard]
+    if not guards:
+        return stages
+    out: list[Stage] = []
+    read = False  # a guard has read the texts since the last rewrite
+    for stage in stages:
+        if stage.rewrites_text and not read:
+            out.append(_copy(guards[0]))
+        out.append(stage)
+        if stage.text_guard:
+            read = True
+        elif stage.rewrites_text:
+            read = False
+    if not read:
+        out.append(_copy(guards[0]))
+    return out
+
+
+def _copy(stage: Stage) -> Stage:
+    return type(stage)(**stage.values)

@@ -5,6 +5,12 @@ fewer; a splitter yields more; a packer yields one for several. Rejected items a
 marked with :meth:`Item.reject`; the executor takes them out of the stream and writes them to
 ``rejected.jsonl``. Stages never do I/O on the output: the executor writes changed audio once.
 
+The executor holds every stage to that contract (see ``pipeline._staged``): a record fed to a stage
+that never comes back out — not yielded, and not named by what is yielded (the same id, an id
+extending it with ``#``, or a window's ``parts``) — is rejected ``lost_by_stage``; an exception a
+stage raises rejects the records it held at that moment, ``stage_error:<Type>`` with the message,
+and the stage starts again on the rest of its input.
+
 The executor runs the whole chain of stages in worker processes, each over a block of consecutive
 records (about 30 minutes of input audio), so a stage that looks across records (merge30) sees
 them in source order, within a block.
@@ -162,6 +168,10 @@ class Stage(ABC):
     summary: ClassVar[str]
     params: ClassVar[dict[str, Param]] = {}
     needs_audio: ClassVar[bool] = True
+    # Joins, splits or edits record texts (merge30, chunk30): personal data may appear or be cut.
+    rewrites_text: ClassVar[bool] = False
+    # Must read every text as it is and after every rewrite (sensitive): see build_stages.
+    text_guard: ClassVar[bool] = False
 
     def __init__(self, **values: Any) -> None:
         unknown = sorted(set(values) - set(self.params))
@@ -169,6 +179,12 @@ class Stage(ABC):
             valid = ", ".join(sorted(self.params)) or "(none)"
             raise ParamError(f"stage '{self.name}' has no parameter {', '.join(unknown)}; "
                              f"valid: {valid}")
+        # Parameters become instance attributes: one named like an attribute of the class (a
+        # method, `name`, `values`) would silently replace it.
+        shadowing = sorted(p for p in self.params if p == "values" or hasattr(type(self), p))
+        if shadowing:
+            raise ParamError(f"stage '{self.name}': parameter name(s) {', '.join(shadowing)} "
+                             "would shadow attributes of the stage; rename them")
         self.values: dict[str, Any] = {}
         for pname, p in self.params.items():
             if pname in values:

@@ -31,6 +31,7 @@ MAX_ID_PARTS = 3  # longer groups get an abbreviated id with a hash, so ids stay
 class Merge30(Stage):
     name = "merge30"
     summary = "pack consecutive short records into windows of up to max seconds"
+    rewrites_text = True
     params = {
         "max": Param("float", 30.0, "longest merged window in seconds, gaps included"),
         "gap": Param("float", 1.0, "seconds of silence between two packed records"),

@@ -1,15 +1,18 @@
-"""The sensitive stage: tags, eval-only routing, masked findings, redacted copies, and routing on
-the demo corpus through `curate run`, merged windows included, in either stage order."""
+"""The sensitive stage: tags, eval-only routing, masked findings, redacted copies, every field
+read (texts, segments, id, speaker, batch, custom fields), and routing through `curate run` on
+generated audio and on the demo corpus, merged windows included, in either stage order."""
 import json
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 from typer.testing import CliRunner
 
 from curate.cli import app
 from curate.stage import Context, Item, ParamError
-from manifests import Record, read_manifest
+from manifests import Record, read_manifest, write_manifest
 from plugins.sensitive import Sensitive
+from tests.audio_gen import speechlike, write
 
 DEMO = Path(__file__).resolve().parent.parent / "curate" / "demo"
 PLANTED = json.loads((DEMO / "planted.json").read_text())
@@ -42,9 +45,11 @@ def test_tags_route_and_mask():
 
 def test_redact_writes_masked_copies():
     (r,) = run_stage(Sensitive(redact="true"), [
-        rec("a", "我的车牌号是沪AD12345", hyp="我的车牌号是沪AD12345")])
+        rec("a", "我的车牌号是沪AD12345", hyp="我的车牌号是沪AD12345",
+            extra={"text_b": "车牌号沪AD12345"})])
     assert r.extra["text_redacted"] == "我的车牌号是沪A****45"
     assert r.extra["hyp_redacted"] == "我的车牌号是沪A****45"
+    assert r.extra["text_b_redacted"] == "车牌号沪A****45"
     assert r.text == "我的车牌号是沪AD12345"  # the label itself is kept for evaluation
 
 
@@ -53,11 +58,67 @@ def test_segments_custom_fields_and_earlier_tags():
                                     {"start": 1.0, "end": 2.0, "text": "身份证310115198704122030"}])
     custom = rec("custom", "好的", extra={"note": "call 13912345678"})
     tagged = rec("merged", "好的", tags=["sensitive:plate"])
-    out = run_stage(Sensitive(fields="text,hyp,note"), [seg, custom, tagged])
+    out = run_stage(Sensitive(fields="note"), [seg, custom, tagged])
     assert out[0].tags == ["sensitive:id"] and out[0].extra["sensitive"][0]["field"] == \
         "segments[1].text"
     assert out[1].tags == ["sensitive:phone"] and out[1].split == "eval_only"
     assert out[2].split == "eval_only"  # tagged before (a packed part): still kept out of training
+
+
+def test_findings_record_whether_the_check_digit_verified():
+    (r,) = run_stage(Sensitive(), [rec("a", "身份证号110105199003072316，卡号6222021234567890128")])
+    assert r.tags == ["sensitive:id", "sensitive:bankcard"]
+    assert [(f["kind"], f["verified"]) for f in r.extra["sensitive"]] == [
+        ("id", False), ("bankcard", True)]
+
+
+def test_a_later_reading_keeps_what_an_earlier_one_found():
+    (r,) = run_stage(Sensitive(), [rec("a", "给13812345678打电话")])
+    findings = r.extra["sensitive"]
+    r.text = "给138"  # a window cut from it: half the number, and the parent's tag
+    (r,) = run_stage(Sensitive(), [r])
+    assert r.tags == ["sensitive:phone"] and r.split == "eval_only"
+    assert r.extra["sensitive"] == findings
+
+
+# Each record hides a phone number in one field only; "clean" hides none.
+FIELD_CASES = {
+    "text_b": dict(extra={"text_b": "给13812345678打电话"}),
+    "segment": dict(segments=[{"start": 0.0, "end": 1.0, "text": "好的"},
+                              {"start": 1.0, "end": 2.0, "text": "拨打幺三八零零幺三八零零零"}]),
+    "segment_hyp": dict(segments=[{"start": 0.0, "end": 2.0, "text": "打开空调",
+                                   "hyp": "打开空调13912345678"}]),
+    "speaker": dict(speaker="13912345678"),
+    "batch": dict(batch="张三-13612345678"),
+    "u_13712345678": {},
+    "note": dict(extra={"note": "车主电话 13512345678"}),
+    "contacts": dict(extra={"contacts": ["老王", "15012345678"]}),
+    "clean": dict(extra={"text_b": "打开空调", "note": "好"}, speaker="spk1", batch="b1"),
+}
+
+
+def test_every_field_is_read_through_curate_run(tmp_path):
+    recs = []
+    for i, (rid, fields) in enumerate(FIELD_CASES.items()):
+        path = write(tmp_path / f"{i}.wav", speechlike(2.0, seed=i))
+        fields = {"text": "打开空调", **fields}
+        recs.append(Record(id=rid, audio=path, duration=sf.info(path).duration, **fields))
+    write_manifest(tmp_path / "in.jsonl", recs)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["run", str(tmp_path / "in.jsonl"), "--plugins", "sensitive",
+                                   "--set", "sensitive.fields=note,contacts", "--out", str(out),
+                                   "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    kept = [r.id for r in read_manifest(out / "manifest.jsonl")]
+    eval_only = {r.id: r for r in read_manifest(out / "eval_only.jsonl")}
+    assert kept == ["clean"]
+    assert set(eval_only) == set(FIELD_CASES) - {"clean"}
+    where = {rid: [f["field"] for f in r.extra["sensitive"]] for rid, r in eval_only.items()}
+    assert where == {"text_b": ["text_b"], "segment": ["segments[1].text"],
+                     "segment_hyp": ["segments[0].hyp"], "speaker": ["speaker"],
+                     "batch": ["batch"], "u_13712345678": ["id"], "note": ["note"],
+                     "contacts": ["contacts"]}
+    assert all(r.tags == ["sensitive:phone"] for r in eval_only.values())
 
 
 def test_parameters_are_checked():
