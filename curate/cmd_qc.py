@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -29,7 +30,8 @@ def qc(
              "3 s).")] = 300,
     worst: Annotated[int, typer.Option(help="Worst examples listed per tag.")] = 5,
     force: Annotated[bool, typer.Option(help="Check a dataset again even if its qc run is "
-                                             "complete.")] = False,
+                                             "complete, or replace a complete run of another "
+                                             "job in --out.")] = False,
 ) -> None:
     """Check annotation quality: unclear spans, empty labels, odd characters, speaking rates that
     do not fit the audio, label/hyp disagreement, clipping, level, SNR, duplicates and personal
@@ -45,10 +47,8 @@ def qc(
     from rich.console import Console
     from rich.markup import escape
 
-    from manifests import Problems
-
     from . import plugin_registry, run_dir
-    from .qc_report import RUN_FILES, load_run
+    from .qc_report import RUN_FILES
     from .registry import RegistryError, resolve_manifest
     from .stage import ParamError
 
@@ -75,12 +75,34 @@ def qc(
     else:
         fingerprint = run_dir.file_fingerprint(manifest)
         source_dir = out_dir = out or _default_out(target, manifest, fingerprint, stages)
-        try:
-            _check_dataset(manifest, stages, source_dir, workers or os.cpu_count() or 1, force,
-                           err, fingerprint)
-        except run_dir.RunDirError as e:
-            err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
-            raise typer.Exit(2)
+    try:
+        run_dir.check_out(out_dir, manifest)
+        with ExitStack() as hold:
+            # The checks' run directory is held while it is written and read; a report-only
+            # folder (a run read in place elsewhere) may be anyone's and is not.
+            if not is_run or (out_dir / run_dir.MARKER).exists():
+                held = hold.enter_context(run_dir.lock(out_dir))
+                if held.note:
+                    err.print(f"[yellow]note:[/] {escape(held.note)}", soft_wrap=True)
+            if not is_run:
+                _check_dataset(manifest, stages, source_dir, workers or os.cpu_count() or 1,
+                               force, err, fingerprint)
+            _report(source_dir, out_dir, stages, target, str(manifest or source_dir), max_audio,
+                    worst, console, err)
+    except (run_dir.RunDirError, ParamError) as e:
+        err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
+        raise typer.Exit(2)
+    typer.echo(str(out_dir))
+
+
+def _report(source_dir: Path, out_dir: Path, stages, target: str, source: str, max_audio: int,
+            worst: int, console, err) -> None:
+    """Read the run in ``source_dir``, check what it has not checked, and write the report."""
+    from rich.markup import escape
+
+    from manifests import Problems
+
+    from .qc_report import load_run
 
     problems = Problems()
     entries = load_run(source_dir, problems)
@@ -89,13 +111,11 @@ def qc(
                   soft_wrap=True)
         raise typer.Exit(2)
     _check_unchecked(entries, stages, err, problems)
-    _write_outputs(entries, out_dir, target, str(manifest or source_dir), max_audio, worst,
-                   console, err)
+    _write_outputs(entries, out_dir, target, source, max_audio, worst, console, err)
     for p in list(problems)[:20]:
         err.print(f"[yellow]set aside:[/] {escape(str(p))}", soft_wrap=True)
     if len(problems) > 20:
         err.print(f"[yellow]… and {len(problems) - 20} more[/]")
-    typer.echo(str(out_dir))
 
 
 def _default_out(target: str, manifest: Path, fingerprint: str, stages) -> Path:
@@ -111,15 +131,14 @@ def _check_dataset(manifest: Path, stages, out_dir: Path, workers: int, force: b
     ``out_dir`` (a run directory)."""
     from rich.markup import escape
 
-    from . import run_dir
     from .cmd_run import run_manifest
 
-    if run_dir.is_complete(out_dir) and not force:
-        err.print(f"already checked: {out_dir} (use --force to check again)")
+    info, problems = run_manifest(manifest, stages, out_dir, err, "checking",
+                                  fingerprint=fingerprint, workers=workers, force=force)
+    if info is None:
+        err.print(f"already checked: {escape(str(out_dir))} (use --force to check again)",
+                  soft_wrap=True)
         return
-    _, problems = run_manifest(manifest, stages, out_dir, err, "checking",
-                               fingerprint=fingerprint,
-                               workers=workers)
     for p in list(problems)[:20]:
         err.print(f"[yellow]unreadable input line:[/] {escape(str(p))}", soft_wrap=True)
 

@@ -24,7 +24,9 @@ def run(
     out: Annotated[Optional[Path], typer.Option(
         help="Run directory (default: runs/NAME/<run-id>/, the id fixed by input, stages, "
              "parameters and seed).")] = None,
-    force: Annotated[bool, typer.Option(help="Redo a run that is already complete.")] = False,
+    force: Annotated[bool, typer.Option(
+        help="Redo a run that is already complete, or replace a complete run of another job in "
+             "--out.")] = False,
 ) -> None:
     """Run curation stages over a dataset into a run directory.
 
@@ -33,16 +35,16 @@ def run(
     The run directory holds manifest.jsonl (kept), eval_only.jsonl (sensitive),
     rejected.jsonl (with reason and stage), audio/ (audio the run changed) and run.json.
     A run interrupted at any point leaves no run.json; rerunning the same command restarts it
-    cleanly.
+    cleanly. Rerunning a complete run says so; a different job in a complete --out is an error
+    naming what differs. One run at a time per folder.
     """
-    from rich.console import Console
-
     from . import plugin_registry, run_dir
+    from .console import escape, make_console
     from .registry import RegistryError, resolve_manifest
     from .run_summary import print_run_summary
     from .stage import ParamError
 
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     try:
         manifest = resolve_manifest(target)
         names: list[str] = []
@@ -56,7 +58,7 @@ def run(
             settings.setdefault(stage, {}).update(params)
         stages = plugin_registry.build_stages(names, settings)
     except (RegistryError, ParamError, run_dir.RunDirError) as e:
-        console.print(f"[red]error:[/] {e}")
+        console.print(f"[red]error:[/] {escape(e)}", soft_wrap=True)
         raise typer.Exit(2)
     seed = seed if seed is not None else int(options.get("seed", 0))
     workers = workers or os.cpu_count() or 1
@@ -64,27 +66,33 @@ def run(
     fingerprint = run_dir.file_fingerprint(manifest)
     config = {"stages": [[s.name, s.values] for s in stages], "seed": seed}
     out_dir = out or run_dir.default_dir(target, manifest, fingerprint, config)
-    if run_dir.is_complete(out_dir) and not force:
-        console.print(f"[green]already complete:[/] {out_dir} (use --force to redo)")
-        typer.echo(str(out_dir))
-        return
-
     try:
+        run_dir.check_out(out_dir, manifest)
         info, _ = run_manifest(manifest, stages, out_dir, console, "curating",
-                               fingerprint=fingerprint, workers=workers, seed=seed)
-    except run_dir.RunDirError as e:
-        console.print(f"[red]error:[/] {e}")
+                               fingerprint=fingerprint, workers=workers, seed=seed, force=force)
+    except (run_dir.RunDirError, ParamError) as e:
+        console.print(f"[red]error:[/] {escape(e)}", soft_wrap=True)
         raise typer.Exit(2)
-    print_run_summary(console, info, out_dir)
+    if info is None:
+        console.print(f"[green]already complete:[/] {escape(out_dir)} (use --force to redo)",
+                      soft_wrap=True)
+    else:
+        print_run_summary(console, info, out_dir)
+        warn_stage_faults(console, info)
     typer.echo(str(out_dir))
 
 
 def run_manifest(manifest: Path, stages, out_dir: Path, console, label: str, *, fingerprint: str,
-                 workers: int, seed: int = 0):
-    """Run ``stages`` over ``manifest`` into ``out_dir`` behind an hours progress bar (``label``).
-    Returns what run.json holds and the unreadable input lines (a manifests.Problems)."""
+                 workers: int, seed: int = 0, force: bool = False):
+    """Run ``stages`` over ``manifest`` into ``out_dir`` behind an hours progress bar (``label``),
+    holding the folder's lock throughout. Returns what run.json holds — None when ``out_dir``
+    already holds this job complete and ``force`` is off — and the unreadable input lines (a
+    manifests.Problems). A complete run of another job there is a RunDirError naming what
+    differs."""
     from manifests import Problems, read_manifest
 
+    from . import run_dir
+    from .console import escape
     from .pipeline import run_pipeline
     from .progress import hours_progress
 
@@ -94,9 +102,33 @@ def run_manifest(manifest: Path, stages, out_dir: Path, console, label: str, *, 
         problems.items.clear()  # each pass re-reads the file; keep one pass's problems
         return read_manifest(manifest, problems)
 
-    total = sum(r.duration for r in read_manifest(manifest, Problems()))
-    with hours_progress(console, total, label) as advance:
-        info = run_pipeline(records, stages, out_dir, seed=seed, workers=workers,
-                            source=str(manifest), fingerprint=fingerprint, on_progress=advance,
-                            problems=problems)
+    with run_dir.lock(out_dir) as held:
+        if held.note and held.depth == 1:  # a caller holding it already said so
+            console.print(f"[yellow]note:[/] {escape(held.note)}", soft_wrap=True)
+        if not force and run_dir.holds(out_dir, run_dir.job_of(fingerprint, stages, seed)):
+            return None, problems
+        total = sum(r.duration for r in read_manifest(manifest, Problems()))
+        with hours_progress(console, total, label) as advance:
+            info = run_pipeline(records, stages, out_dir, seed=seed, workers=workers,
+                                source=str(manifest), fingerprint=fingerprint,
+                                on_progress=advance, problems=problems)
     return info, problems
+
+
+def warn_stage_faults(console, info: dict) -> None:
+    """Say which stages broke the stage contract: records lost (neither yielded nor rejected)
+    or rejected because the stage raised on them."""
+    from .console import escape
+
+    for key, s in info["per_stage"].items():
+        stage = escape(key.split(":", 1)[-1])
+        lost = s["reasons"].get("lost_by_stage", 0)
+        errors = {r: n for r, n in s["reasons"].items() if r.startswith("stage_error:")}
+        if lost:
+            console.print(f"[yellow]warning:[/] stage {stage} lost {lost} record(s): it neither "
+                          "yielded nor rejected them; they are in rejected.jsonl as "
+                          "lost_by_stage", soft_wrap=True)
+        for reason, n in sorted(errors.items()):
+            console.print(f"[yellow]warning:[/] stage {stage} raised on {n} record(s); they are "
+                          f"in rejected.jsonl as {escape(reason)}, with the message",
+                          soft_wrap=True)

@@ -11,7 +11,11 @@ workers and every random draw is seeded per record, the output is the same for a
 """
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
+import threading
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -28,6 +32,9 @@ from .stage import SR, Context, Item, Stage
 
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this the file holds no usable signal
 BLOCK_SECONDS = 1800.0  # input audio per unit of parallel work
+PARENT_POLL = 0.5  # seconds between a worker's checks that the main process is still there
+ERROR_CHARS = 500  # of a stage's exception message kept in its rejected record
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass
@@ -83,9 +90,34 @@ def blocks(records: Iterable[Record], seconds: float) -> Iterator[tuple[list[Rec
 _W: dict = {}
 
 
+def _start_worker(stages: list[Stage], ctx: Context, output: RunOutput) -> None:
+    """A pool worker's initializer."""
+    _end_with_parent()
+    _init_worker(stages, ctx, output)
+
+
 def _init_worker(stages: list[Stage], ctx: Context, output: RunOutput) -> None:
     _W.update(stages=stages, ctx=ctx, output=output)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _end_with_parent() -> None:
+    """End this worker when the process that started it ends, however it ends (SIGKILL too):
+    a pool worker otherwise waits on its task queue forever. Linux kills it at once
+    (PR_SET_PDEATHSIG); elsewhere, or should that be unavailable, a thread sees the parent go."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:  # an orphan is handed to another process
+        time.sleep(PARENT_POLL)
+    os._exit(1)
 
 
 def _decode(item: Item, stats: StageStats) -> None:
@@ -133,23 +165,51 @@ def _decoded(stream: Iterator[Item], stats: dict, rejected: list[Item]) -> Itera
 def _staged(key: str, stage: Stage, upstream: Iterator[Item], ctx: Context, stats: dict,
             rejected: list[Item]) -> Iterator[Item]:
     """Run one stage on a stream: count records and seconds, time the stage alone (not the work
-    upstream of it), set rejected items aside, and keep track of the inputs each output holds."""
+    upstream of it), set rejected items aside, keep track of the inputs each output holds, and
+    hold the stage to its contract.
+
+    Every record fed in must come back out: yielded (rejected or not), or named by what is
+    yielded (see _account). One the stage neither yields nor names is rejected ``lost_by_stage``
+    when the stage's stream ends, so no record leaves the run unaccounted for.
+
+    An exception from the stage ends its generator and whatever it held. The records it held,
+    fed and not yet come out (for a record-by-record stage the record it was working on; for a
+    buffering stage such as merge30 its window and the record that made it emit, since which of
+    them broke it cannot be known), are rejected ``stage_error:<Type>`` with the message, and
+    the stage starts again on the rest of the input. A stage that raises before taking a record
+    (it would raise on any input), and an exception from upstream, end the run.
+    """
     st = stats.setdefault(key, StageStats())
     waited = 0.0
-    fed: dict[str, tuple[str, ...]] = {}
-    last: tuple[str, ...] = ()
+    fed: dict[str, tuple[str, ...]] = {}  # id → sources, of each record fed in this block
+    held: dict[str, Item] = {}  # fed and not yet come out, in feeding order
+    last: Item | None = None
+    taken = 0  # records fed since the stage's generator (re)started
+    upstream_failed = False
 
     def feed():
-        nonlocal waited, last
+        nonlocal waited, last, taken, upstream_failed
         while True:
             t0 = time.perf_counter()
-            it = next(upstream, None)
-            waited += time.perf_counter() - t0
+            try:
+                it = next(upstream, None)
+            except BaseException:
+                upstream_failed = True
+                raise
+            finally:
+                waited += time.perf_counter() - t0
             if it is None:
                 return
             st.count_in(it.duration)
-            fed[it.record.id] = last = it.sources
+            fed[it.record.id] = it.sources
+            held[it.record.id] = last = it
+            taken += 1
             yield it
+
+    def set_aside(it: Item) -> None:
+        _count_out(it, st)
+        it.audio = None  # a block may reject much; keep only its records
+        rejected.append(it)
 
     gen = stage(feed(), ctx)
     while True:
@@ -157,19 +217,49 @@ def _staged(key: str, stage: Stage, upstream: Iterator[Item], ctx: Context, stat
         try:
             it = next(gen)
         except StopIteration:
-            return
+            break
+        except Exception as e:
+            if upstream_failed or not taken:
+                raise
+            reason, message = f"stage_error:{type(e).__name__}", str(e)[:ERROR_CHARS]
+            for h in held.values():
+                h.record.extra["error"] = message
+                set_aside(h.reject(stage.name, reason))
+            held.clear()
+            taken = 0
+            gen = stage(feed(), ctx)
+            continue
         finally:
             st.time += time.perf_counter() - t0 - (waited - w0)
-        _count_out(it, st)
         if not it.sources:  # a fresh item: from its parts, or else from the last record fed
             parts = it.record.extra.get("parts")
-            it.sources = tuple(s for p in parts for s in fed.pop(p["id"], ())) if parts else last
-        fed.pop(it.record.id, None)
+            it.sources = (tuple(s for p in parts for s in fed.get(p["id"], ())) if parts
+                          else last.sources if last else ())
+        _account(it, held)
         if it.rejected:
-            it.audio = None  # a block may reject much; keep only its records
-            rejected.append(it)
+            set_aside(it)
         else:
+            _count_out(it, st)
             yield it
+    for h in held.values():
+        set_aside(h.reject(stage.name, "lost_by_stage"))
+
+
+def _account(it: Item, held: dict[str, Item]) -> None:
+    """Take out of ``held`` the fed records that the output ``it`` accounts for: those it names
+    (its own id, the ids it extends with ``#`` as in ``utt7#c0``, its ``parts``), or, when it
+    names none, those made from the same input records (a stage that renamed a record)."""
+    rid = it.record.id
+    names = [rid]
+    while "#" in rid:
+        rid = rid.rpartition("#")[0]
+        names.append(rid)
+    names += [p["id"] for p in it.record.extra.get("parts") or ()]
+    named = [held.pop(n) for n in names if n in held]
+    if not named and it.sources:
+        sources = set(it.sources)
+        for hid in [hid for hid, h in held.items() if sources.intersection(h.sources)]:
+            del held[hid]
 
 
 def _run_block(records: list[Record]) -> tuple[list[Item], dict[str, StageStats]]:
@@ -229,13 +319,17 @@ class Pipeline:
         self.block_seconds = block_seconds
         self.stats: dict[str, StageStats] = {}
 
-    def run(self, records: Callable[[], Iterable[Record]]) -> None:
+    def prepare(self, records: Callable[[], Iterable[Record]]) -> None:
+        """The stages' pre-passes over the input, before any audio is read."""
         for stage in self.stages:
             if type(stage).prepare is not Stage.prepare:
                 stage.prepare(records(), self.ctx)
+
+    def run(self, records: Callable[[], Iterable[Record]]) -> None:
+        """Run the (prepared) stages over the input into the output."""
         pool = None
         if self.workers > 1:
-            pool = ProcessPoolExecutor(self.workers, initializer=_init_worker,
+            pool = ProcessPoolExecutor(self.workers, initializer=_start_worker,
                                        initargs=(self.stages, self.ctx, self.output))
         else:
             _init_worker(self.stages, self.ctx, self.output)
@@ -284,37 +378,41 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
 
     ``records`` is a factory: stages with a pre-pass read the input once more before the run.
     ``problems`` (a manifests.Problems the factory fills) lists unreadable input lines in run.json.
+    The folder is locked for the run (see run_dir.lock) and cleared only once the stages'
+    pre-passes have succeeded; it records the job it holds (input, stages, seed, code version).
     """
     from pathlib import Path
 
     from . import run_dir
 
     out_dir = Path(out_dir)
-    run_dir.prepare(out_dir)
-    output = RunOutput(out_dir)
-    pipe = Pipeline(stages, output, seed=seed, workers=workers, on_progress=on_progress,
-                    block_seconds=block_seconds)
-    t0 = time.perf_counter()
-    output.open()
-    try:
-        pipe.run(records)
-    except BaseException:
-        output.abort()
-        raise
-    output.commit()
-    info = {
-        "status": "complete",
-        "source": source,
-        "input_fingerprint": fingerprint,
-        "seed": seed,
-        "workers": pipe.workers,
-        "block_seconds": block_seconds,
-        "stages": [{"name": s.name, "params": s.json_values()} for s in stages],
-        "versions": run_dir.versions(),
-        "wall_seconds": round(time.perf_counter() - t0, 3),
-        "per_stage": {k: pipe.stats[k].as_dict() for k in sorted(pipe.stats, key=_stage_order)},
-        "accounting": output.accounting(),
-        "input_problems": [str(p) for p in problems or ()],
-    }
-    run_dir.write_run_json(out_dir, info)
+    with run_dir.lock(out_dir):
+        output = RunOutput(out_dir)
+        pipe = Pipeline(stages, output, seed=seed, workers=workers, on_progress=on_progress,
+                        block_seconds=block_seconds)
+        t0 = time.perf_counter()
+        pipe.prepare(records)
+        run_dir.prepare(out_dir, run_dir.job_of(fingerprint, stages, seed))
+        output.open()
+        try:
+            pipe.run(records)
+        except BaseException:
+            output.abort()
+            raise
+        output.commit()
+        info = {
+            "status": "complete",
+            "source": source,
+            "input_fingerprint": fingerprint,
+            "seed": seed,
+            "workers": pipe.workers,
+            "block_seconds": block_seconds,
+            "stages": [{"name": s.name, "params": s.json_values()} for s in stages],
+            "versions": run_dir.versions(),
+            "wall_seconds": round(time.perf_counter() - t0, 3),
+            "per_stage": {k: pipe.stats[k].as_dict() for k in sorted(pipe.stats, key=_stage_order)},
+            "accounting": output.accounting(),
+            "input_problems": [str(p) for p in problems or ()],
+        }
+        run_dir.write_run_json(out_dir, info)
     return info
