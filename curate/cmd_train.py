@@ -49,6 +49,9 @@ def train(
              "weights).")] = None,
     warmup: Annotated[float, typer.Option(help="Warm-up: a fraction of the steps (< 1) or a "
                                                "step count.")] = 0.03,
+    optimizer: Annotated[str, typer.Option(
+        help="adamw (fused AdamW) or sgd (plain SGD, no momentum: each update is -lr x gradient, "
+             "so runs that split the same work differently agree weight for weight).")] = "adamw",
     seed: Annotated[int, typer.Option(help="Seed for mixing, shuffling and initialisation.")] = 0,
     logging_steps: Annotated[int, typer.Option(help="Log every N steps.")] = 10,
     save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 500,
@@ -84,12 +87,12 @@ def train(
     CPU smoke run: curate train --model tiny --data runs/demo/RUN --stage sft --max-steps 50
     --out ckpt/smoke
     """
-    from rich.console import Console
-
     from train_adapter.data import TASKS
     from train_adapter.recipe import Recipe, RecipeError, parse_encoder_layers, parse_lora
 
-    console = Console(stderr=True)
+    from .console import escape, make_console
+
+    console = make_console(stderr=True)
     try:
         recipe = Recipe(stage, lora=None if lora is None else parse_lora(
                             "" if lora == "default" else lora),
@@ -103,25 +106,29 @@ def train(
             raise RecipeError("choose one of --deepspeed and --fsdp")
         _check_out(out, resume, overwrite)
     except (RecipeError, FileExistsError) as e:
-        console.print(f"[red]error:[/] {e}")
+        console.print(f"[red]error:[/] {escape(e)}")
         raise typer.Exit(2)
 
     from train_adapter.finetune import Job, TrainError, finetune
     from train_adapter.trainer import Settings
-    loop = Settings(out=out, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
-                    max_steps=max_steps, epochs=epochs, warmup=warmup, seed=seed,
-                    logging_steps=logging_steps, save_steps=save_steps, eval_steps=eval_steps,
-                    grouped=group_by_length, num_workers=num_workers,
-                    gradient_checkpointing=gradient_checkpointing,
-                    deepspeed=str(deepspeed) if deepspeed else None,
-                    fsdp=str(fsdp) if fsdp else None)
+    try:
+        loop = Settings(out=out, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
+                        max_steps=max_steps, epochs=epochs, warmup=warmup, optimizer=optimizer,
+                        seed=seed, logging_steps=logging_steps, save_steps=save_steps,
+                        eval_steps=eval_steps, grouped=group_by_length, num_workers=num_workers,
+                        gradient_checkpointing=gradient_checkpointing,
+                        deepspeed=str(deepspeed) if deepspeed else None,
+                        fsdp=str(fsdp) if fsdp else None)
+    except ValueError as e:
+        console.print(f"[red]error:[/] --{escape(e)}")
+        raise typer.Exit(2)
     job = Job(model=model, data=data, recipe=recipe, loop=loop, task=task,
               eval_data=eval_data or [], prompts_file=prompts, prompt_style=prompt_style,
               resume=resume, merge_lora=merge_lora, allow_sensitive=allow_sensitive)
     try:
         folder = finetune(job, console)
     except TrainError as e:
-        console.print(f"[red]error:[/] {e}")
+        console.print(f"[red]error:[/] {escape(e)}")
         raise typer.Exit(2)
     if folder is not None:
         typer.echo(str(folder))

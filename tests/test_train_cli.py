@@ -1,6 +1,7 @@
 """The commands end to end: curate run demo → train tiny → infer → export-model → cer."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,6 +29,16 @@ def _fails(args: list[str], message: str) -> None:
     assert message in " ".join(result.output.split()), result.output
 
 
+def _edits(ref: str, hyp: str) -> int:
+    """Levenshtein distance between two strings, by character."""
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        diagonal, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (r != h))
+    return row[-1]
+
+
 def test_run_train_infer_export_cer(tmp_path):
     run = tmp_path / "run"
     _ok(["run", "demo", "--plugins", "vad,short,chunk30,merge30", "--out", str(run),
@@ -50,7 +61,22 @@ def test_run_train_infer_export_cer(tmp_path):
     via_adapter = read_name_text(tmp_path / "adapter.tsv", Problems())
     assert list(via_adapter) == [r.id for r in rows]
     assert read_name_text(tmp_path / "merged.tsv", Problems()) == via_adapter
-    _ok(["cer", "--ref", str(run), "--hyp", str(tmp_path / "adapter.tsv")])
+    scores = tmp_path / "cer"
+    _ok(["cer", "--ref", str(run), "--hyp", str(tmp_path / "adapter.tsv"), "--unit", "char",
+         "--bootstrap", "0", "--out", str(scores)])
+    summary = json.loads((scores / "summary.json").read_text(encoding="utf-8"))
+    system = summary["systems"]["adapter"]                  # named after the file
+    assert summary["reference"]["utterances"] == len(rows)
+    assert system["missing"] == 0 and system["hyp_ids_without_reference"]["count"] == 0
+    # every scored utterance's errors are the edit distance between its normalised texts
+    lines = (scores / "per_utt.tsv").read_text(encoding="utf-8").splitlines()
+    scored = [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
+    assert len(scored) == system["utterances"] > 0
+    for row in scored:
+        assert int(row["N"]) == len(row["ref"]), row["id"]
+        assert int(row["S"]) + int(row["D"]) + int(row["I"]) == _edits(row["ref"], row["hyp"])
+    assert system["errors"] == sum(_edits(r["ref"], r["hyp"]) for r in scored)
+    assert system["cer"] == pytest.approx(system["errors"] / sum(len(r["ref"]) for r in scored))
     _fails(["infer", "--model", str(ckpt), "--data", str(run), "--out",
             str(tmp_path / "adapter.tsv")], "exists")
 
@@ -66,6 +92,8 @@ def test_refusals_are_clear_errors(tmp_path):
     if not torch.cuda.is_available():
         _fails(["train", "--data", str(sensitive), "--qlora", *common], "needs a CUDA GPU")
     _fails(["train", "--data", str(sensitive), "--resume", *common], "no checkpoint")
+    _fails(["train", "--data", str(sensitive), "--optimizer", "lion", *common],
+           "--optimizer must be one of adamw, sgd, got 'lion'")
     _fails(["infer", "--model", str(tmp_path / "nowhere"), "--data", str(sensitive),
             "--out", str(tmp_path / "h.tsv")], "never downloads")
     _fails(["export-model", "--model", str(tmp_path), "--out", str(tmp_path / "m")],
