@@ -412,6 +412,7 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
             "wall_seconds": round(time.perf_counter() - t0, 3),
             "per_stage": {k: pipe.stats[k].as_dict() for k in sorted(pipe.stats, key=_stage_order)},
             "accounting": output.accounting(),
+            "files": output.files(),
             "input_problems": [str(p) for p in problems or ()],
         }
         run_dir.write_run_json(out_dir, info)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from manifests import ManifestWriter, Problem, Problems, Record, atomic_write_text
+from manifests.rundir import RunDirError, checked_manifest, is_run_dir, open_run
 
 from . import __version__
 
@@ -245,7 +246,15 @@ def dataset_manifest(ws: Workspace, dataset: Dataset) -> Path:
 
 def resolve_manifest(target: str) -> Path:
     """The manifest a command should read for ``target``: a registered dataset name, the built-in
-    ``demo``, a manifest ``.jsonl`` file, or a run directory holding ``manifest.jsonl``."""
+    ``demo``, a manifest ``.jsonl`` file, or a run directory holding ``manifest.jsonl``. A run
+    directory, or a manifest in one, is read only when complete and as the run wrote it."""
+    try:
+        return _resolve_manifest(target)
+    except RunDirError as e:
+        raise RegistryError(str(e)) from None
+
+
+def _resolve_manifest(target: str) -> Path:
     if target == DEMO:
         return demo_manifest()
     ws = Workspace.current()
@@ -257,7 +266,9 @@ def resolve_manifest(target: str) -> Path:
         if path.suffix != ".jsonl":
             raise RegistryError(f"{path} is not a manifest (.jsonl); to use another format, "
                                 f"register it with `curate datasets add NAME {path}`")
-        return path
+        return checked_manifest(path)
+    if is_run_dir(path):
+        return open_run(path).file("manifest")
     if path.is_dir():
         manifest = path / "manifest.jsonl"
         if manifest.is_file():

@@ -17,25 +17,17 @@ from pathlib import Path
 from typing import Iterator
 
 from manifests import Problems, atomic_write_text, read_manifest
+from manifests.rundir import MARKER, RUN_JSON, RunDirError, open_run, sha256_of
 
-MARKER = ".curate-run"  # says the folder is a run directory, and which job it holds
 LOCK = ".curate-lock"   # flock-ed by the run that owns the folder; holds "pid host"
 PACKAGES = ("curate", "numpy", "soundfile", "soxr", "webrtcvad-wheels",
             "silero-vad", "torch")
 HOLDER_WAIT = 2.0  # seconds to wait for a new lock holder to write its pid
 
 
-class RunDirError(ValueError):
-    pass
-
-
 def file_fingerprint(path) -> str:
     """sha256 of a manifest file: names the exact input of a run."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_of(path)
 
 
 def run_id(fingerprint: str, config: dict) -> str:
@@ -71,10 +63,12 @@ def stored_job(out_dir: Path) -> dict | None:
 
 
 def is_complete(out_dir: Path) -> bool:
+    """Complete and as the run wrote it (see manifests.rundir.open_run)."""
     try:
-        return json.loads((out_dir / "run.json").read_text())["status"] == "complete"
-    except (OSError, ValueError, KeyError):
+        open_run(out_dir)
+    except RunDirError:
         return False
+    return True
 
 
 def holds(out_dir: Path, job: dict) -> bool:
@@ -245,4 +239,4 @@ def _version(package: str) -> str | None:
 
 
 def write_run_json(out_dir: Path, info: dict) -> None:
-    atomic_write_text(out_dir / "run.json", json.dumps(info, ensure_ascii=False, indent=2) + "\n")
+    atomic_write_text(out_dir / RUN_JSON, json.dumps(info, ensure_ascii=False, indent=2) + "\n")

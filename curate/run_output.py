@@ -14,6 +14,7 @@ import numpy as np
 import soundfile as sf
 
 from manifests import ManifestWriter
+from manifests.rundir import KINDS, file_name
 
 from .stage import SR, Item
 
@@ -38,8 +39,7 @@ class RunOutput:
     def __init__(self, out_dir: Path) -> None:
         self.dir = Path(out_dir)
         self.audio_dir = self.dir / "audio"
-        self.writers = {name: ManifestWriter(self.dir / f"{name}.jsonl")
-                        for name in ("manifest", "eval_only", "rejected")}
+        self.writers = {kind: ManifestWriter(self.dir / file_name(kind)) for kind in KINDS}
         self.outcome: dict[str, int] = {}   # input id → best outcome of its pieces
         self.source_seconds: dict[str, float] = {}  # input id → seconds, in input order
         self.row_seconds = {name: 0.0 for name in self.writers}
@@ -115,6 +115,10 @@ class RunOutput:
     def abort(self) -> None:
         for w in self.writers.values():
             w.abort()
+
+    def files(self) -> dict:
+        """What run.json records of each manifest, so readers can tell it is the one written."""
+        return {w.path.name: {"rows": w.count, "sha256": w.sha256} for w in self.writers.values()}
 
     def accounting(self) -> dict:
         """Input records and hours split by where they ended; balanced by construction."""

@@ -1,6 +1,7 @@
 """Streaming JSONL manifests: constant-memory reading, atomic writing, portable paths."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -67,7 +68,8 @@ def portable_audio(audio: str, base: Path) -> str:
 class ManifestWriter:
     """Writes records to ``path`` atomically: a temp file renamed into place on a clean close.
 
-    An exception (or a kill) leaves no file at ``path`` that looks complete.
+    An exception (or a kill) leaves no file at ``path`` that looks complete. The sha256 of what
+    was written is kept as it is written, so a run can record it without reading the file again.
     """
 
     def __init__(self, path) -> None:
@@ -76,15 +78,20 @@ class ManifestWriter:
         self.tmp = temp_path(self.path)
         self.count = 0
         self._f = None
+        self._sha256 = hashlib.sha256()
 
     def open(self) -> "ManifestWriter":
         self.path.parent.mkdir(parents=True, exist_ok=True)
         clear_stale_temps(self.path)
         try:
-            self._f = open(self.tmp, "w", encoding="utf-8")
+            self._f = open(self.tmp, "wb")
         except OSError as e:
             raise _named(e, self.path, self.tmp)
         return self
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()
 
     def commit(self) -> None:
         """Close and move the complete file into place; on failure remove the temp file."""
@@ -107,10 +114,12 @@ class ManifestWriter:
     def write(self, record: Record) -> None:
         d = record.to_dict()
         d["audio"] = portable_audio(record.audio, self.base)
+        line = (json.dumps(d, ensure_ascii=False) + "\n").encode("utf-8")
         try:
-            self._f.write(json.dumps(d, ensure_ascii=False) + "\n")
+            self._f.write(line)
         except OSError as e:  # a full disk: the file object names no file
             raise _named(e, self.path, self.tmp)
+        self._sha256.update(line)
         self.count += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:
