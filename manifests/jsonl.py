@@ -104,9 +104,13 @@ class ManifestWriter:
 
     def abort(self) -> None:
         """Close and remove the temp file; ``path`` is left as it was."""
-        if self._f is not None and not self._f.closed:
-            self._f.close()
-        self.tmp.unlink(missing_ok=True)
+        try:
+            if self._f is not None and not self._f.closed:
+                self._f.close()   # flushes what is buffered, which fails again on a full disk
+        except OSError:
+            pass                  # the error being handled already says so
+        finally:
+            self.tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> "ManifestWriter":
         return self.open()
