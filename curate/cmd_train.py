@@ -38,8 +38,10 @@ def train(
     prompts: Annotated[Optional[Path], typer.Option(
         help="JSON file overriding prompts per task (asr, correct, correct_text).",
         exists=True, dir_okay=False)] = None,
-    prompt_style: Annotated[str, typer.Option(help="auto, base or instruct (auto: instruct when "
-                                                   "the model folder's name says so).")] = "auto",
+    prompt_style: Annotated[str, typer.Option(
+        help="auto, base or instruct (auto: the prompts a curate checkpoint was trained with, "
+             "else instruct when the checkpoint's chat template takes audio in chat turns).")]
+    = "auto",
     max_steps: Annotated[int, typer.Option(help="Optimizer steps (overrides --epochs).")] = -1,
     epochs: Annotated[float, typer.Option(help="Passes over the mixture.")] = 1.0,
     batch_size: Annotated[int, typer.Option(help="Examples per device per micro-batch.")] = 4,
@@ -61,6 +63,11 @@ def train(
     = True,
     num_workers: Annotated[Optional[int], typer.Option(
         help="Data loader worker processes (default 4 with a GPU, 0 on the CPU).")] = None,
+    precision: Annotated[Optional[str], typer.Option(
+        help="bf16-mixed, fp16-mixed, bf16 or fp32. Mixed: trainable weights and optimizer state "
+             "in fp32, frozen weights in 16 bits, compute under autocast (default: bf16-mixed on "
+             "GPUs with bf16, fp16-mixed on others, fp32 on the CPU). bf16: everything in bf16 "
+             "(small updates are rounded away).")] = None,
     gradient_checkpointing: Annotated[bool, typer.Option(help="Recompute activations to save "
                                                               "memory.")] = False,
     deepspeed: Annotated[Optional[Path], typer.Option(
@@ -116,6 +123,7 @@ def train(
                         max_steps=max_steps, epochs=epochs, warmup=warmup, optimizer=optimizer,
                         seed=seed, logging_steps=logging_steps, save_steps=save_steps,
                         eval_steps=eval_steps, grouped=group_by_length, num_workers=num_workers,
+                        precision=precision,
                         gradient_checkpointing=gradient_checkpointing,
                         deepspeed=str(deepspeed) if deepspeed else None,
                         fsdp=str(fsdp) if fsdp else None)

@@ -30,7 +30,9 @@ def _fails(args: list[str], message: str) -> None:
 
 
 def _edits(ref: str, hyp: str) -> int:
-    """Levenshtein distance between two strings, by character."""
+    """Levenshtein distance between two strings, by non-space character (--unit char's units:
+    a random model's output can hold spaces)."""
+    ref, hyp = "".join(ref.split()), "".join(hyp.split())
     row = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, 1):
         diagonal, row[0] = row[0], i
@@ -94,6 +96,11 @@ def test_refusals_are_clear_errors(tmp_path):
     _fails(["train", "--data", str(sensitive), "--resume", *common], "no checkpoint")
     _fails(["train", "--data", str(sensitive), "--optimizer", "lion", *common],
            "--optimizer must be one of adamw, sgd, got 'lion'")
+    _fails(["train", "--data", str(sensitive), "--precision", "fp8", *common],
+           "--precision must be one of bf16-mixed, fp16-mixed, bf16, fp32, got 'fp8'")
+    if not torch.cuda.is_available():
+        _fails(["train", "--data", str(sensitive), "--precision", "fp16-mixed", *common],
+               "fp16-mixed needs a CUDA GPU")
     _fails(["infer", "--model", str(tmp_path / "nowhere"), "--data", str(sensitive),
             "--out", str(tmp_path / "h.tsv")], "never downloads")
     _fails(["export-model", "--model", str(tmp_path), "--out", str(tmp_path / "m")],

@@ -104,3 +104,15 @@ def test_generation_batches_are_left_padded_without_labels(tiny, demo):
     assert mask[1].all()
     tail = processor.tokenizer.decode(batch["input_ids"][0, -5:])
     assert prompts.render(examples[0].task, examples[0].hyp).endswith(tail)
+
+
+def test_a_weightless_copy_is_a_prompt_without_labels(tiny, demo):
+    """It fills an epoch's last step: it must add no labelled token (no loss, no gradient)."""
+    from dataclasses import replace
+    processor, prompts = tiny
+    audio = next(iter(demo.values()))
+    real = Collator(processor, prompts)([audio, audio])
+    padded = Collator(processor, prompts)([audio, replace(audio, weightless=True)])
+    assert torch.equal(padded["labels"][0], real["labels"][0])
+    assert (padded["labels"][1] == IGNORE).all() and not padded["loss_mask"][1].any()
+    assert padded["input_features"].shape[0] == 2     # its audio still runs through the encoder

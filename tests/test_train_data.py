@@ -77,8 +77,9 @@ def test_run_directory_and_weighted_mixing(tmp_path, demo_records):
     write_manifest(run_a / "manifest.jsonl", base[:20])
     write_manifest(run_a / "eval_only.jsonl", [replace(base[20], split="eval_only")])
     write_manifest(run_b, base[20:30])
-    mixture, reports = D.load_mixture([f"{run_a}:0.25", f"{run_b}:0.75"], D.Rules(seed=3),
-                                      Problems())
+    loaded, reports = D.load_mixture([f"{run_a}:0.25", f"{run_b}:0.75"], D.Rules(seed=3),
+                                     Problems())
+    mixture = loaded.epoch(0)
     assert [r.kept for r in reports] == [20, 10]
     # 30 examples per epoch: a quarter from a (a subset), three quarters from b (repeated)
     assert [r.sampled for r in reports] == [8, 22]
@@ -88,7 +89,7 @@ def test_run_directory_and_weighted_mixing(tmp_path, demo_records):
     counts_b = Counter(ex.id for ex in mixture if ex.id not in ids_a)
     assert sorted(counts_b.values()) == [2] * 8 + [3] * 2   # 2 full passes, then 2 more
     again, _ = D.load_mixture([f"{run_a}:0.25", f"{run_b}:0.75"], D.Rules(seed=3), Problems())
-    assert again == mixture
+    assert again.epoch(0) == mixture
     with pytest.raises(D.DataError, match="without manifest.jsonl"):
         D.load_mixture([str(tmp_path / "runs")], D.Rules(), Problems())
 
@@ -142,7 +143,7 @@ def test_task_mix_and_correct(demo_records, tmp_path):
 
 def test_prompts_defaults_override_and_saved(tmp_path):
     base = P.load(str(tmp_path / "Qwen2-Audio-7B"))
-    instruct = P.load(str(tmp_path / "Qwen2-Audio-7B-Instruct"))
+    instruct = P.load(str(tmp_path / "Qwen2-Audio-7B"), "instruct")
     assert base.style == "base" and instruct.style == "instruct"
     assert base.render("asr").startswith(P.AUDIO)
     assert "导航到机厂" in base.render("correct", "导航到机厂")
@@ -164,3 +165,30 @@ def test_prompts_defaults_override_and_saved(tmp_path):
     folder.mkdir()
     custom.save(folder)
     assert P.load(str(folder)).templates == custom.templates
+
+
+def _pairs(path: Path, prefix: str, n: int) -> Path:
+    path.write_text("".join(f"{prefix}{i}\t打开空掉\t打开空调\n" for i in range(n)), "utf-8")
+    return path
+
+
+def test_the_mixture_is_redrawn_each_epoch_from_a_seed(tmp_path):
+    """A 0.2-weighted source of 1,000 pairs next to 200 pairs at weight 1 gives 200 examples per
+    epoch (1,200 × 0.2 / 1.2); five epochs read all 1,000 once (no subset drawn once per run,
+    no example twice before every one has been seen); the 1.0-weighted 200 make five passes."""
+    small = _pairs(tmp_path / "small.tsv", "s", 1000)
+    big = _pairs(tmp_path / "big.tsv", "b", 200)
+    specs = [f"{small}:0.2", f"{big}:1"]
+    rules = D.Rules(task="correct", seed=7)
+    mixture, reports = D.load_mixture(specs, rules, Problems())
+    assert [r.sampled for r in reports] == [200, 1000] and len(mixture) == 1200
+    epochs = [[ex.id for ex in mixture.epoch(e)] for e in range(5)]
+    from_small = [[i for i in ids if i.startswith("s")] for ids in epochs]
+    assert all(len(ids) == len(set(ids)) == 200 for ids in from_small)
+    assert len({i for ids in from_small for i in ids}) == 1000
+    assert all(Counter(i for i in ids if i.startswith("b")) == Counter(
+        {f"b{k}": 5 for k in range(200)}) for ids in epochs)
+    again, _ = D.load_mixture(specs, rules, Problems())
+    assert [[ex.id for ex in again.epoch(e)] for e in range(5)] == epochs
+    other, _ = D.load_mixture(specs, replace(rules, seed=8), Problems())
+    assert [ex.id for ex in other.epoch(0)] != epochs[0]

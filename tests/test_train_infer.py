@@ -32,11 +32,11 @@ def test_token_budget_scales_with_duration_and_hypothesis(tmp_path):
     tokenizer = load(build_tiny(tmp_path / "tiny", ["打开空调"], window=8))[1].tokenizer
     short = D.Example("a", "asr", "", audio="x", duration=2.0)
     long = D.Example("b", "asr", "", audio="x", duration=20.0)
-    assert I.new_token_budget([short], tokenizer, 8) == 24
-    assert I.new_token_budget([short, long], tokenizer, 8) == 168
+    assert I.new_token_budgets([short], tokenizer, 8) == [24]
+    assert I.new_token_budgets([short, long], tokenizer, 8) == [24, 168]   # each its own
     wordy = D.Example("c", "correct", "", hyp="打开空调" * 20, audio="x", duration=1.0)
     hyp_tokens = len(tokenizer(wordy.hyp, add_special_tokens=False)["input_ids"])
-    assert I.new_token_budget([wordy], tokenizer, 8) == 2 * hyp_tokens + 8
+    assert I.new_token_budgets([wordy, short], tokenizer, 8) == [2 * hyp_tokens + 8, 24]
 
 
 def test_an_interrupted_output_is_resumed(tmp_path):
@@ -61,3 +61,26 @@ def test_an_interrupted_output_is_resumed(tmp_path):
     assert rows[examples[4].id] == "KEPT 4" and rows[examples[1].id] == "KEPT 1"
     assert rows[examples[0].id] != "TO"
     assert all("\t" not in text and "\n" not in text for text in rows.values())
+
+
+def test_a_rows_output_does_not_depend_on_its_batch_mates(tmp_path):
+    """Clips of 1-8 s in batches of 4 and one by one: the same texts. Each row stops at its
+    own budget (2 tokens per second here, so the random model reaches it); with one budget per
+    batch, the short clips of a batch would run on to the longest clip's budget."""
+    examples, _ = D.read_source(DEMO, D.Rules(max_seconds=8, need_label=False, training=False),
+                                Problems())
+    by_length = sorted(examples, key=lambda ex: ex.duration)
+    examples = by_length[::max(1, len(by_length) // 8)][:8]      # short to long
+    assert max(ex.duration for ex in examples) > 2 * min(ex.duration for ex in examples)
+    folder = build_tiny(tmp_path / "tiny", [ex.text for ex in examples], window=8)
+    model, processor = load(folder)
+    prompts = load_prompts(str(folder))
+    outputs = {}
+    for batch_size in (4, 1):
+        out = tmp_path / f"batch{batch_size}.tsv"
+        I.transcribe(model, processor, prompts, examples, out, batch_size=batch_size,
+                     tokens_per_second=2)
+        outputs[batch_size] = read_name_text(out, Problems())
+    assert outputs[4] == outputs[1]
+    budgets = I.new_token_budgets(examples, processor.tokenizer, 2)
+    assert len(set(budgets)) > 2

@@ -113,4 +113,15 @@ def test_qlora_without_cuda_is_a_clear_error():
     recipe = R.Recipe("sft", qlora=True)
     assert recipe.lora == R.Lora()
     with pytest.raises(R.RecipeError, match="CUDA GPU"):
-        R.qlora_config()
+        R.qlora_config(torch.bfloat16)
+
+
+def test_the_trainable_table_counts_zero3_partitioned_parameters(tiny_dir):
+    """ZeRO-3 leaves each process an empty tensor (numel 0) and the full size in ds_numel."""
+    model = R.apply(M.load(tiny_dir)[0], R.Recipe("full", lora=R.Lora(r=2)))
+    whole = R.trainable_table(model)
+    for p in model.parameters():
+        p.ds_numel = p.numel()
+        p.data = torch.empty(0, dtype=p.dtype)
+    assert R.trainable_table(model) == whole
+    assert all(total > 0 for _, total, _ in whole)

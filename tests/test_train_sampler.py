@@ -49,3 +49,29 @@ def test_window_utilisation_of_the_demo_corpus():
     assert np.isclose(share, sum(durations) / (len(durations) * 30))
     assert share < 0.2    # short commands leave most of the 30 s window as padding
     assert window_utilisation([30.0, 30.0], 30.0) == 1.0
+
+
+def test_an_uneven_epoch_ends_with_weightless_copies_of_its_last_rows():
+    """14 rows at 4 per step: 16, the last two weightless copies of the partial step's two rows
+    (index 14 + i stands for a copy of row i), so every process count sees the same last step."""
+    from train_adapter.data import Example
+    from train_adapter.trainer import StepPadded
+
+    lengths = list(range(100, 114))
+    sampler = LengthGroupedSampler(lengths, step_rows=4, seed=3)
+    order = list(sampler)
+    assert len(sampler) == len(order) == 16 and sampler.padding == 2
+    assert sorted(order[:14]) == list(range(14))
+    assert [i - 14 for i in order[14:]] == order[12:14]
+    examples = StepPadded([Example(str(i), "correct_text", "打开空调", hyp="打开空掉")
+                           for i in range(14)])
+    copies = [examples[i] for i in order[14:]]
+    assert [ex.id for ex in copies] == [str(i) for i in order[12:14]]
+    assert all(ex.weightless for ex in copies) and not any(examples[i].weightless
+                                                           for i in order[:14])
+    assert len(LengthGroupedSampler(lengths, step_rows=7)) == 14     # even: nothing added
+    # a drawn epoch (a mixture's) is padded the same way and redrawn per epoch
+    drawn = LengthGroupedSampler(lengths, step_rows=4, draw=lambda e: [e % 14, 13 - e % 14, 5])
+    assert len(drawn) == 4 and sorted(list(drawn)[:3]) == [0, 5, 13]
+    drawn.set_epoch(1)
+    assert sorted(list(drawn)[:3]) == [1, 5, 12]

@@ -29,6 +29,7 @@ class Collator:
     runs on every rank — needed when it or the projector trains (else DDP fails: no trainable
     parameter in the graph) and whenever weights are sharded (ZeRO-3/FSDP gather them
     collectively and would hang). Its own row keeps it out of the other rows' attention.
+    A ``weightless`` example (filling an epoch's last step) gets its prompt and no answer.
     """
 
     def __init__(self, processor, prompts: Prompts, *, generation: bool = False,
@@ -46,7 +47,9 @@ class Collator:
             prompts.append(self.prompts.render(ex.task, ex.hyp))
             if ex.audio is not None:
                 audios.append(_read_audio(ex))
-        answers = [] if self.generation else [ex.text + ANSWER_END for ex in examples]
+        # None: a row trained on nothing (a weightless copy, the silent clip)
+        answers = [] if self.generation else [None if ex.weightless else ex.text + ANSWER_END
+                                              for ex in examples]
         if self.silent_audio and not audios and not self.generation:
             prompts.append(AUDIO)
             audios.append(np.zeros(int(SILENT_SECONDS * 16000), dtype=np.float32))

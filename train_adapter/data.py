@@ -55,6 +55,7 @@ class Example:
     audio: str | None = None
     offset: float = 0.0
     duration: float = 0.0
+    weightless: bool = False  # a copy filling an epoch's last step: its labels are ignored
 
 
 @dataclass(frozen=True)
@@ -242,46 +243,64 @@ def _parse_pair(line: str, file: Path, lineno: int, problems: Problems,
     return str(d.get("id") or f"{file.stem}:{lineno}"), hyp.strip(), ref.strip()
 
 
-def mix(parts: list[tuple[list[Example], float]], seed: int = 0) -> list[tuple[int, ...]]:
-    """Indices into each part for one epoch: part i gets ``weight_i / Σw`` of all examples.
+@dataclass(frozen=True)
+class Mixture:
+    """Every kept example of every source once, and the ones each epoch trains on.
 
-    A part asked for more than it holds repeats whole passes and samples the rest without
-    replacement, so every example of a small source is seen before any is seen twice.
+    Source i gives ``round(total × w_i / Σw)`` examples per epoch (``total``: all kept examples).
+    They are read off the source's own endless stream of seeded permutations, epoch after
+    epoch: every example of a source is seen once before any is seen twice, within an epoch
+    (an up-weighted source) and across epochs (a down-weighted one meets new examples each
+    epoch, not the same subset again).
     """
-    total = sum(len(ex) for ex, _ in parts)
-    wsum = sum(w for ex, w in parts if ex)
-    rng = random.Random(seed)
-    picks = []
-    for examples, w in parts:
-        if not examples:
-            picks.append(())
-            continue
-        n = round(total * w / wsum)
-        full, rest = divmod(n, len(examples))
-        chosen = list(range(len(examples))) * full + sorted(rng.sample(range(len(examples)), rest))
-        picks.append(tuple(chosen))
-    return picks
+
+    examples: tuple[Example, ...]
+    sources: tuple[tuple[int, int, float], ...]    # (first index, examples, weight) per source
+    seed: int = 0
+
+    @property
+    def shares(self) -> list[int]:
+        """Examples each source gives per epoch."""
+        total = len(self.examples)
+        wsum = sum(w for _, count, w in self.sources if count)
+        return [round(total * w / wsum) if count else 0 for _, count, w in self.sources]
+
+    def __len__(self) -> int:
+        return sum(self.shares)
+
+    def draw(self, epoch: int) -> list[int]:
+        """Indices into ``examples`` for ``epoch`` (grouped by source; the sampler shuffles)."""
+        picks = []
+        for k, ((first, count, _), n) in enumerate(zip(self.sources, self.shares)):
+            begin, end = epoch * n, (epoch + 1) * n      # positions in the source's stream
+            for block in range(begin // count, -(-end // count)) if n else ():
+                perm = random.Random(f"{self.seed}\0{k}\0{block}").sample(range(count), count)
+                lo, hi = max(begin - block * count, 0), min(end - block * count, count)
+                picks.extend(first + i for i in perm[lo:hi])
+        return picks
+
+    def epoch(self, epoch: int) -> list[Example]:
+        return [self.examples[i] for i in self.draw(epoch)]
 
 
 def load_mixture(specs: list[str], rules: Rules,
-                 problems: Problems) -> tuple[list[Example], list[SourceReport]]:
-    """Read every ``PATH[:WEIGHT]`` source and mix them by weight into one epoch's examples."""
+                 problems: Problems) -> tuple[Mixture, list[SourceReport]]:
+    """Read every ``PATH[:WEIGHT]`` source into a :class:`Mixture` by weight."""
     if not specs:
         raise DataError("no --data given")
-    parts, reports = [], []
+    examples, sources, reports = [], [], []
     for spec in specs:
         path, weight = parse_data_spec(spec)
-        examples, report = read_source(path, rules, problems, weight)
-        parts.append((examples, weight))
+        found, report = read_source(path, rules, problems, weight)
+        sources.append((len(examples), len(found), weight))
+        examples.extend(found)
         reports.append(report)
-    picks = mix(parts, rules.seed)
-    mixture = []
-    for (examples, _), chosen, report in zip(parts, picks, reports):
-        report.sampled = len(chosen)
-        mixture.extend(examples[i] for i in chosen)
-    if not mixture:
+    if not examples:
         aside = sum((r.set_aside for r in reports), Counter())
         detail = ", ".join(f"{n} {REASONS.get(k, k)}" for k, n in aside.most_common()) \
             or "none read"
         raise DataError(f"no usable examples in {', '.join(specs)} (set aside: {detail})")
+    mixture = Mixture(tuple(examples), tuple(sources), rules.seed)
+    for report, n in zip(reports, mixture.shares):
+        report.sampled = n
     return mixture, reports

@@ -3,11 +3,15 @@ data → model → recipe (what trains) → loss hooks → collator → trainer 
 """
 from __future__ import annotations
 
+import os
+import shlex
+import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from manifests import Problems
@@ -18,6 +22,7 @@ from . import model as modelmod
 from . import prompts as promptmod
 from . import recipe as recipemod
 from .loss import LabelledLogits
+from .precision import Precision, PrecisionError, cast_trainable, device_precision
 from .sampler import LengthGroupedSampler, padding_share, window_utilisation
 from .trainer import (Settings, build_trainer, save_final, settings_record, step_rows,
                       training_arguments)
@@ -61,15 +66,18 @@ def finetune(job: Job, console: Console | None = None) -> Path | None:
     console = console or Console(stderr=True)
     cuda = torch.cuda.is_available()
     try:
-        quantization = recipemod.qlora_config() if job.recipe.qlora else None
+        check_launch(torch.cuda.device_count(), os.environ,
+                     sys.argv[1:] if sys.argv[1:2] == ["train"] else None)
+        precision = device_precision(job.loop.precision)
+        quantization = recipemod.qlora_config(precision.compute) if job.recipe.qlora else None
         tiny = modelmod.tiny_window(job.model)   # None: a checkpoint folder
-    except (recipemod.RecipeError, modelmod.ModelError) as e:
+    except (recipemod.RecipeError, modelmod.ModelError, PrecisionError) as e:
         raise TrainError(str(e)) from None
     # what the job left open: the recipe's learning rate, and what the hardware allows
     settings = replace(
         job.loop, out=Path(job.loop.out), lr=job.loop.lr or default_lr(job, bool(tiny)),
         num_workers=(4 if cuda else 0) if job.loop.num_workers is None else job.loop.num_workers,
-        bf16=cuda and torch.cuda.is_bf16_supported())
+        precision=precision.name)
     args = training_arguments(settings, has_eval=bool(job.eval_data))   # starts distributed
     main = args.process_index == 0
     say = console.print if main else (lambda *a, **k: None)
@@ -84,7 +92,7 @@ def finetune(job: Job, console: Console | None = None) -> Path | None:
         rules = datamod.Rules(task=job.task, max_seconds=min(datamod.MAX_SECONDS, window),
                               allow_sensitive=job.allow_sensitive, seed=settings.seed)
         problems = Problems()
-        examples, reports = datamod.load_mixture(job.data, rules, problems)
+        mixture, reports = datamod.load_mixture(job.data, rules, problems)
         eval_examples = _eval_examples(job, rules, problems)
     except (datamod.DataError, modelmod.ModelError) as e:
         raise TrainError(str(e)) from None
@@ -95,32 +103,36 @@ def finetune(job: Job, console: Console | None = None) -> Path | None:
         model_dir = settings.out / "tiny-init"
         with args.main_process_first(desc="build the tiny model"):
             if main and not (job.resume and (model_dir / "config.json").is_file()):
-                texts = [t for ex in examples for t in (ex.text, ex.hyp) if t]
+                texts = [t for ex in mixture.examples for t in (ex.text, ex.hyp) if t]
                 modelmod.build_tiny(model_dir, texts, window=window, seed=settings.seed)
                 say(f"tiny model ({window} s window) built in {model_dir}")
     else:
         model_dir = Path(job.model)
     try:
-        model, processor = modelmod.load(model_dir, dtype=torch.bfloat16 if cuda else None,
-                                         quantization_config=quantization, processor=processor)
+        model, processor = prepare_model(model_dir, job.recipe, precision,
+                                         quantization=quantization, processor=processor)
         prompts = promptmod.load(str(model_dir), job.prompt_style,
                                  str(job.prompts_file) if job.prompts_file else None)
-        model = recipemod.apply(model, job.recipe)
     except (modelmod.ModelError, promptmod.PromptError, recipemod.RecipeError) as e:
         raise TrainError(str(e)) from None
     say(_trainable_table(model, job.recipe))
+    say(f"precision {precision.name}: trainable weights and optimizer state "
+        f"{_dtype_name(precision.trainable)}, frozen weights {_dtype_name(precision.frozen)}, "
+        f"compute {_dtype_name(precision.compute)}")
     LabelledLogits(model)
 
     # ZeRO-3 / FSDP gather the encoder's weights collectively: every rank must run it too
     collator = collate.Collator(processor, prompts,
                                 silent_audio=recipemod.audio_path_trainable(model)
                                 or bool(settings.deepspeed or settings.fsdp))
-    lengths = collate.token_lengths(examples, prompts, processor.tokenizer)
-    say(_mixture_figures(examples, lengths, window, settings, args))
-    say(f"prompts: {prompts.style}; task {job.task}; {len(examples)} examples per epoch")
+    lengths = collate.token_lengths(mixture.examples, prompts, processor.tokenizer)
+    say(_mixture_figures(mixture, lengths, window, settings, args))
+    say(f"prompts: {prompts.style} ({escape(prompts.why)}); task {job.task}; {len(mixture)} "
+        f"examples per epoch, redrawn by weight each epoch")
 
-    trainer = build_trainer(model, processor, examples, collator, lengths, args,
-                            grouped=settings.grouped, eval_data=eval_examples or None)
+    trainer = build_trainer(model, processor, mixture.examples, collator, lengths, args,
+                            grouped=settings.grouped, draw=mixture.draw,
+                            eval_data=eval_examples or None)
     result = trainer.train(resume_from_checkpoint=True if job.resume else None)
     record = {"model": job.model, "model_dir": str(model_dir), "data": job.data,
               "task": job.task, "recipe": asdict(job.recipe), "settings": settings_record(settings),
@@ -130,6 +142,34 @@ def finetune(job: Job, console: Console | None = None) -> Path | None:
                         lora=job.recipe.lora is not None, merge_lora=job.merge_lora, record=record)
     say(_summary(trainer, result, folder))
     return folder if main else None
+
+
+def check_launch(gpus: int, env, command: list[str] | None = None) -> None:
+    """Refuse one process on several GPUs: the Trainer would wrap the model in
+    ``nn.DataParallel``, whose replicas the :class:`.loss.LabelledLogits` hooks never see.
+    ``env``: the environment (a launcher sets WORLD_SIZE); ``command``: the ``curate`` arguments
+    to repeat in the message."""
+    if gpus > 1 and int(env.get("WORLD_SIZE", "1")) <= 1:
+        args = shlex.join(command) if command else "train ..."
+        raise TrainError(f"{gpus} GPUs are visible to one process; start one process per GPU: "
+                         f"torchrun --nproc_per_node {gpus} -m curate {args} "
+                         f"(or use one GPU: CUDA_VISIBLE_DEVICES=0 curate {args})")
+
+
+def prepare_model(model_dir, recipe: recipemod.Recipe, precision: Precision, *,
+                  quantization=None, processor=None):
+    """(model to train, processor): ``model_dir`` loaded with its frozen weights in
+    ``precision.frozen``, the recipe applied, and its trainable weights in
+    ``precision.trainable`` (the optimizer's state takes their dtype)."""
+    model, processor = modelmod.load(model_dir, dtype=precision.frozen,
+                                     quantization_config=quantization, processor=processor)
+    model = recipemod.apply(model, recipe)
+    cast_trainable(model, precision)
+    return model, processor
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def _eval_examples(job: Job, rules: datamod.Rules, problems: Problems) -> list:
@@ -172,16 +212,24 @@ def _trainable_table(model, recipe: recipemod.Recipe) -> Table:
     return table
 
 
-def _mixture_figures(examples, lengths, window: float, settings: Settings, args) -> str:
-    durations = [ex.duration for ex in examples if ex.audio is not None]
+def _mixture_figures(mixture: datamod.Mixture, lengths, window: float, settings: Settings,
+                     args) -> str:
+    durations = [ex.duration for ex in mixture.epoch(0) if ex.audio is not None]
     rows = step_rows(args)
-    grouped = LengthGroupedSampler(lengths, rows, seed=settings.seed, grouped=True).order()
-    shuffled = LengthGroupedSampler(lengths, rows, seed=settings.seed, grouped=False).order()
-    return (f"encoder window utilisation {100 * window_utilisation(durations, window):.1f} % "
-            f"(audio s ÷ (clips × {window:g} s)); LLM padding share "
-            f"{100 * padding_share(lengths, grouped, settings.batch_size):.1f} % with length "
-            f"grouping, {100 * padding_share(lengths, shuffled, settings.batch_size):.1f} % "
-            f"without ({'on' if settings.grouped else 'off'} for this run)")
+    epoch_lengths = [lengths[i] for i in mixture.draw(0)]
+    grouped = LengthGroupedSampler(epoch_lengths, rows, seed=settings.seed, grouped=True)
+    shuffled = LengthGroupedSampler(epoch_lengths, rows, seed=settings.seed, grouped=False)
+    figures = (f"encoder window utilisation {100 * window_utilisation(durations, window):.1f} % "
+               f"(audio s ÷ (clips × {window:g} s)); LLM padding share "
+               f"{100 * padding_share(epoch_lengths, grouped.order(), settings.batch_size):.1f} % "
+               f"with length grouping, "
+               f"{100 * padding_share(epoch_lengths, shuffled.order(), settings.batch_size):.1f} "
+               f"% without ({'on' if settings.grouped else 'off'} for this run)")
+    if grouped.padding:
+        figures += (f"; {len(mixture)} examples per epoch are not a multiple of the {rows} rows "
+                    f"of a step: the epoch's last step is filled with {grouped.padding} weightless "
+                    f"rows (no loss, no gradient)")
+    return figures
 
 
 def _summary(trainer, result, folder: Path) -> Table:

@@ -1,8 +1,9 @@
 """Batched greedy generation into a ``name<TAB>text`` file that can be resumed.
 
-Examples are sorted by duration so a batch shares its prompt length (little left padding) and its
-``max_new_tokens`` (scaled by the longest clip's duration). A row whose output starts looping (one
-n-gram repeated) is stopped early and the loop collapsed to one copy. Results are appended to
+Examples are sorted by duration so a batch shares its prompt length (little left padding). Each
+row has its own new-token budget, from its own clip's duration (or hypothesis), so a row's output
+never depends on its batch-mates. A row whose output starts looping (one n-gram repeated) is
+stopped early and the loop collapsed to one copy. Results are appended to
 ``OUT.partial`` batch by batch; a rerun skips the names already there, and the finished file is
 written atomically in input order.
 """
@@ -63,14 +64,23 @@ class RepetitionGuard(StoppingCriteria):
                             dtype=torch.bool, device=input_ids.device)
 
 
-def new_token_budget(batch: list[Example], tokenizer, tokens_per_second: float) -> int:
-    """Enough new tokens for the longest clip's speech (or twice the hypothesis to correct)."""
-    budget = max(math.ceil(ex.duration * tokens_per_second) for ex in batch) + 8
-    hyps = [ex.hyp for ex in batch if ex.hyp]
-    if hyps:
-        longest = max(len(ids) for ids in tokenizer(hyps, add_special_tokens=False)["input_ids"])
-        budget = max(budget, 2 * longest + 8)
-    return budget
+class RowBudget(StoppingCriteria):
+    """Stops each row once it has generated its own ``budgets[row]`` new tokens."""
+
+    def __init__(self, prompt_length: int, budgets: list[int]) -> None:
+        self.start = prompt_length
+        self.budgets = torch.tensor(budgets)
+
+    def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
+        return (input_ids.shape[1] - self.start) >= self.budgets.to(input_ids.device)
+
+
+def new_token_budgets(batch: list[Example], tokenizer, tokens_per_second: float) -> list[int]:
+    """Each row's budget: enough new tokens for its clip's speech, or twice its hypothesis to
+    correct if that is more."""
+    hyps = tokenizer([ex.hyp or "" for ex in batch], add_special_tokens=False)["input_ids"]
+    return [max(math.ceil(ex.duration * tokens_per_second), 2 * len(hyp) if ex.hyp else 0) + 8
+            for ex, hyp in zip(batch, hyps)]
 
 
 @dataclass
@@ -110,11 +120,12 @@ def transcribe(model, processor, prompts, examples: list[Example], out: Path, *,
             if "input_features" in inputs:
                 inputs["input_features"] = inputs["input_features"].to(model.dtype)
             prompt_length = inputs["input_ids"].shape[1]
+            budgets = new_token_budgets(batch, tokenizer, tokens_per_second)
             generated = model.generate(
-                **inputs, do_sample=False, num_beams=1,
-                max_new_tokens=new_token_budget(batch, tokenizer, tokens_per_second),
+                **inputs, do_sample=False, num_beams=1, max_new_tokens=max(budgets),
                 eos_token_id=stop_ids, pad_token_id=tokenizer.pad_token_id,
-                stopping_criteria=StoppingCriteriaList([RepetitionGuard(prompt_length)]))
+                stopping_criteria=StoppingCriteriaList([RepetitionGuard(prompt_length),
+                                                        RowBudget(prompt_length, budgets)]))
             lines = []
             for ex, row in zip(batch, generated[:, prompt_length:].tolist()):
                 text = _decode(row, stop_ids, tokenizer)

@@ -98,6 +98,9 @@ def build_tiny(out_dir, texts, window: int = 30, seed: int = 0, *, audio: dict |
     model.generation_config.bos_token_id = None
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
+    # the processor class writes its default (the Instruct model's) chat template; the tiny
+    # model stands for the base checkpoint, which ships none (see prompts.style_for)
+    (out_dir / "chat_template.jinja").unlink(missing_ok=True)
     return out_dir
 
 
@@ -123,11 +126,24 @@ def load(path, *, dtype: torch.dtype | str | None = None, quantization_config=No
         str(base), dtype=dtype or torch.float32, local_files_only=True,
         quantization_config=quantization_config, **placement)
     if adapter.is_file():
-        from peft import PeftModel
-        model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+        model = _merge_in_fp32(model, folder)
     if processor is None:
         processor = Qwen2AudioProcessor.from_pretrained(str(folder), local_files_only=True)
     return model, processor
+
+
+def _merge_in_fp32(model, adapter_dir: Path):
+    """``model`` with the LoRA adapter in ``adapter_dir`` merged in float32, then cast back to
+    the dtype it was loaded in: W + ΔW rounded once. Merged in bf16, ΔW is first rounded to
+    bf16 itself and the sum rounded again; a 4-bit model is merged as it is."""
+    from peft import PeftModel
+
+    dtype = model.dtype
+    quantized = getattr(model, "is_quantized", False)
+    if not quantized:
+        model = model.float()
+    model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    return model if quantized else model.to(dtype)
 
 
 def _model_dir(path) -> Path:

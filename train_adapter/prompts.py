@@ -51,6 +51,7 @@ class PromptError(ValueError):
 class Prompts:
     style: str
     templates: dict[str, str]
+    why: str = ""        # how the style was chosen, for the log (not saved)
 
     def render(self, task: str, hyp: str | None = None) -> str:
         return self.templates[task].replace(HYP, hyp or "")
@@ -61,13 +62,40 @@ class Prompts:
                        indent=2) + "\n", encoding="utf-8")
 
 
-def style_for(model_path: str, requested: str = "auto") -> str:
-    """``auto`` picks the Instruct prompts when the checkpoint folder's name says Instruct."""
+def chat_template(folder) -> str | None:
+    """The chat template a checkpoint folder ships, wherever transformers keeps it
+    (``chat_template.jinja``/``.json``, or inside the processor or tokenizer config)."""
+    folder = Path(folder)
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    for name in ("chat_template.json", "processor_config.json", "tokenizer_config.json"):
+        try:
+            template = json.loads((folder / name).read_text(encoding="utf-8")).get("chat_template")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(template, list):   # named templates: [{"name": ..., "template": ...}]
+            template = next((t.get("template") for t in template if isinstance(t, dict)
+                             and t.get("name") == "default"), None)
+        if isinstance(template, str) and template:
+            return template
+    return None
+
+
+def style_for(model_path: str, requested: str = "auto") -> tuple[str, str]:
+    """(style, why). ``auto``: instruct when the checkpoint's chat template renders audio in
+    ChatML turns (the Instruct model's does; the base model ships none), else base. The folder's
+    name is not looked at: an HF cache snapshot or ``ckpt/sft1`` says nothing."""
     if requested != "auto":
         if requested not in STYLES:
             raise PromptError(f"prompt style must be auto, base or instruct, got {requested!r}")
-        return requested
-    return "instruct" if "instruct" in Path(model_path).name.lower() else "base"
+        return requested, "as asked (--prompt-style)"
+    template = chat_template(model_path)
+    if template and "<|im_start|>" in template and "<|AUDIO|>" in template:
+        return "instruct", "the checkpoint's chat template takes audio in chat turns"
+    if template:
+        return "base", "the checkpoint's chat template has no audio turns"
+    return "base", "the checkpoint has no chat template"
 
 
 def check(templates: dict[str, str], where: str) -> None:
@@ -93,10 +121,10 @@ def load(model_path: str, style: str = "auto", override: str | None = None) -> P
     if saved.is_file() and style == "auto":
         d = json.loads(saved.read_text(encoding="utf-8"))
         check(d["templates"], str(saved))
-        prompts = Prompts(d["style"], dict(d["templates"]))
+        prompts = Prompts(d["style"], dict(d["templates"]), f"trained with them ({PROMPTS_FILE})")
     else:
-        chosen = style_for(model_path, style)
-        prompts = Prompts(chosen, dict(STYLES[chosen]))
+        chosen, why = style_for(model_path, style)
+        prompts = Prompts(chosen, dict(STYLES[chosen]), why)
     if override:
         try:
             d = json.loads(Path(override).read_text(encoding="utf-8"))
@@ -105,5 +133,6 @@ def load(model_path: str, style: str = "auto", override: str | None = None) -> P
         if not isinstance(d, dict):
             raise PromptError(f"{override}: expected a JSON object of task → prompt")
         check(d, override)
-        prompts = Prompts(prompts.style, {**prompts.templates, **d})
+        prompts = Prompts(prompts.style, {**prompts.templates, **d},
+                          f"{prompts.why}; tasks {', '.join(d)} from {override}")
     return prompts

@@ -94,8 +94,9 @@ class Recipe:
         return self.stage in ("sft", "full")
 
 
-def qlora_config():
-    """The 4-bit quantisation of the LLM for QLoRA: CUDA and bitsandbytes only."""
+def qlora_config(compute_dtype: torch.dtype):
+    """The 4-bit quantisation of the LLM for QLoRA: CUDA and bitsandbytes only. Its matmuls run
+    in ``compute_dtype`` (the run's :class:`.precision.Precision` compute dtype)."""
     if not torch.cuda.is_available():
         raise RecipeError("--qlora loads the LLM in 4-bit with bitsandbytes, which needs a CUDA "
                           "GPU, and none is visible here; use --lora (the same adapters on an "
@@ -108,7 +109,7 @@ def qlora_config():
     from transformers import BitsAndBytesConfig
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                               bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=torch.bfloat16,
+                              bnb_4bit_compute_dtype=compute_dtype,
                               llm_int8_skip_modules=["audio_tower", "multi_modal_projector",
                                                      "lm_head"])
 
@@ -172,10 +173,17 @@ def trainable_table(model) -> list[tuple[str, int, int]]:
             continue
         seen.add(id(p))
         part = component(name)
-        total[part] += p.numel()
+        n = _numel(p)
+        total[part] += n
         if p.requires_grad:
-            trainable[part] += p.numel()
+            trainable[part] += n
     return [(c, total[c], trainable[c]) for c in COMPONENTS if total[c]]
+
+
+def _numel(p) -> int:
+    """A parameter's full size: ZeRO-3 partitions it, leaving an empty tensor (numel 0) and
+    the size in ``ds_numel``."""
+    return p.ds_numel if hasattr(p, "ds_numel") else p.numel()
 
 
 def audio_path_trainable(model) -> bool:

@@ -20,29 +20,59 @@ class LengthGroupedSampler(Sampler[int]):
     loader hands consecutive batches to the processes in turn, and they all come from one group.
     Deterministic per (seed, epoch) on every process. ``grouped=False`` gives a plain seeded
     shuffle.
+
+    ``draw(epoch)``: the indices (into ``lengths``) the epoch uses, e.g. a weighted mixture
+    redrawn per epoch (:meth:`.data.Mixture.draw`); by default every index once. Its size must
+    not change between epochs.
+
+    An epoch whose size is not a multiple of ``step_rows`` has its last step filled up with
+    *weightless* rows: index ``len(lengths) + i`` stands for a copy of item ``i`` whose labels
+    are ignored (:class:`.trainer.StepPadded`). They add nothing to the loss, the gradients or
+    the token count, so the last step is the same sum of the same rows however it is split
+    across processes; the data loader's own padding (a copy of the epoch's first rows, trained
+    on) is then never needed.
     """
 
-    def __init__(self, lengths, step_rows: int, *, seed: int = 0, grouped: bool = True) -> None:
+    def __init__(self, lengths, step_rows: int, *, seed: int = 0, grouped: bool = True,
+                 draw=None) -> None:
         self.lengths = np.asarray(lengths)
-        self.group = max(1, step_rows) * GROUP_BATCHES
+        self.step_rows = max(1, step_rows)
+        self.group = self.step_rows * GROUP_BATCHES
         self.seed = seed
         self.grouped = grouped
+        self.draw = draw
         self.epoch = 0
+        self.rows = len(draw(0)) if draw else len(self.lengths)   # per epoch
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    @property
+    def padding(self) -> int:
+        """Weightless rows that fill the epoch's last step."""
+        return -self.rows % self.step_rows
+
     def __len__(self) -> int:
-        return len(self.lengths)
+        return self.rows + self.padding
 
     def __iter__(self):
-        return iter(self.order().tolist())
+        order = self.order()
+        if self.padding:
+            last = order[len(order) - len(order) % self.step_rows:]   # the partial step's rows
+            pads = len(self.lengths) + np.resize(last, self.padding)
+            order = np.concatenate([order, pads])
+        return iter(order.tolist())
 
     def order(self) -> np.ndarray:
-        perm = np.random.default_rng((self.seed, self.epoch)).permutation(len(self.lengths))
+        """The epoch's indices in training order (without the weightless rows)."""
+        items = np.asarray(self.draw(self.epoch)) if self.draw \
+            else np.arange(len(self.lengths))
+        if len(items) != self.rows:
+            raise ValueError(f"epoch {self.epoch} drew {len(items)} rows, epoch 0 {self.rows}")
+        items = items[np.random.default_rng((self.seed, self.epoch)).permutation(len(items))]
         if not self.grouped:
-            return perm
-        groups = [perm[i:i + self.group] for i in range(0, len(perm), self.group)]
+            return items
+        groups = [items[i:i + self.group] for i in range(0, len(items), self.group)]
         # mergesort: stable, so equal lengths keep their random order
         return np.concatenate([g[np.argsort(-self.lengths[g], kind="mergesort")] for g in groups])
 

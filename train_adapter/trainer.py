@@ -1,7 +1,10 @@
 """The training loop: the HF Trainer with the adapter's sampler, loss, logging and outputs.
 
 Runs as one process or under ``torchrun`` / ``accelerate launch`` (DDP; DeepSpeed ZeRO-2/3 and
-FSDP through ``--deepspeed`` / ``--fsdp`` config files, see ``configs/README.md``). TensorBoard logs
+FSDP through ``--deepspeed`` / ``--fsdp`` config files, see ``configs/README.md``; one process on
+several GPUs is refused, see :func:`.finetune.check_launch`), in the ``--precision`` of
+:mod:`.precision`. An epoch that does not fill its last step is padded with weightless rows
+(:class:`.sampler.LengthGroupedSampler`), so any process count trains the same. TensorBoard logs
 go to ``$TENSORBOARD_LOGGING_DIR`` (default ``OUT/tensorboard``): loss, grad_norm, learning rate,
 samples/s and tokens/s.
 
@@ -14,16 +17,18 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch.utils.data import Dataset
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
 from .loss import token_loss
+from .precision import PRECISIONS, device_precision
 from .sampler import LengthGroupedSampler
 
 console = Console(stderr=True)
@@ -55,7 +60,7 @@ class Settings:
     eval_steps: int | None = None
     grouped: bool = True
     num_workers: int | None = None  # None: finetune picks 4 with a GPU, 0 on the CPU
-    bf16: bool = False            # finetune sets it: on where the GPU supports it
+    precision: str | None = None  # a key of precision.PRECISIONS; None: the device's default
     gradient_checkpointing: bool = False
     deepspeed: str | None = None
     fsdp: str | None = None
@@ -64,6 +69,9 @@ class Settings:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, "
                              f"got {self.optimizer!r}")
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, "
+                             f"got {self.precision!r}")
 
     @property
     def checkpoints(self) -> Path:
@@ -71,6 +79,7 @@ class Settings:
 
 
 def training_arguments(s: Settings, has_eval: bool) -> TrainingArguments:
+    precision = device_precision(s.precision)
     os.environ["TENSORBOARD_LOGGING_DIR"] = USER_TENSORBOARD_DIR or str(Path(s.out) / "tensorboard")
     return TrainingArguments(
         output_dir=str(s.checkpoints),
@@ -93,7 +102,8 @@ def training_arguments(s: Settings, has_eval: bool) -> TrainingArguments:
         prediction_loss_only=True,
         report_to=["tensorboard"] if _has_tensorboard() else [],
         seed=s.seed,
-        bf16=s.bf16,
+        bf16=precision.bf16,
+        fp16=precision.fp16,
         remove_unused_columns=False,         # examples are dataclasses, batched by our collator
         label_names=["labels"],
         dataloader_num_workers=s.num_workers,
@@ -131,18 +141,35 @@ def step_rows(args: TrainingArguments) -> int:
     return args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
 
 
+class StepPadded(Dataset):
+    """``examples``, and past their end the weightless copies that
+    :class:`.sampler.LengthGroupedSampler` fills an epoch's last step with."""
+
+    def __init__(self, examples) -> None:
+        self.examples = list(examples)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, i: int):
+        n = len(self.examples)
+        return self.examples[i] if i < n else replace(self.examples[i - n], weightless=True)
+
+
 class AdapterTrainer(Trainer):
     """The HF Trainer with a length-grouped sampler and throughput in the logs."""
 
-    def __init__(self, *args, lengths: list[int], grouped: bool = True, **kwargs) -> None:
+    def __init__(self, *args, lengths: list[int], grouped: bool = True, draw=None,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.lengths = lengths
         self.grouped = grouped
+        self.draw = draw
         self._mark: tuple[float, int, int] | None = None   # time, step, tokens at the last log
 
     def _get_train_sampler(self, train_dataset=None):
         return LengthGroupedSampler(self.lengths, step_rows(self.args), seed=self.args.seed,
-                                    grouped=self.grouped)
+                                    grouped=self.grouped, draw=self.draw)
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         """``save_pretrained`` writes the hub's key layout, which the Trainer's plain
@@ -219,15 +246,17 @@ class RichProgress(TrainerCallback):
 
 
 def build_trainer(model, processor, train, collator, lengths, args: TrainingArguments, *,
-                  grouped: bool = True, eval_data=None) -> AdapterTrainer:
+                  grouped: bool = True, draw=None, eval_data=None) -> AdapterTrainer:
     """A trainer whose loss is :func:`.loss.token_loss` (the model must carry
-    :class:`.loss.LabelledLogits` hooks)."""
+    :class:`.loss.LabelledLogits` hooks). ``train``: the examples ``lengths`` and ``draw``
+    (see :class:`.sampler.LengthGroupedSampler`) index."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     base.accepts_loss_kwargs = False   # the loss is ours: never pass num_items_in_batch to forward
     base.config.use_cache = False
-    trainer = AdapterTrainer(model=model, args=args, train_dataset=train, eval_dataset=eval_data,
-                             data_collator=collator, processing_class=processor,
-                             compute_loss_func=token_loss, lengths=lengths, grouped=grouped,
+    trainer = AdapterTrainer(model=model, args=args, train_dataset=StepPadded(train),
+                             eval_dataset=eval_data, data_collator=collator,
+                             processing_class=processor, compute_loss_func=token_loss,
+                             lengths=lengths, grouped=grouped, draw=draw,
                              callbacks=[RichProgress()])
     trainer.remove_callback(PrinterCallback)
     return trainer
