@@ -3,7 +3,7 @@
 Reads tests/data/sensitive_set.tsv (labelled sentences, half with personal data, some said over
 two utterances), then:
 
-  detector  precision and recall per kind of ``plugins.pii.find`` on each line (a line of several
+  detector  precision and recall per kind of ``curate.checks.pii.find`` on each line (a line of several
             utterances as merge30 joins them), and every line it gets wrong, values masked
   leaks     builds a manifest of generated speech-like audio, one record per utterance, each line
             its own speaker, and runs ``curate run --plugins`` with vad, sensitive, short and

@@ -21,6 +21,11 @@ SHOWN_PROBLEMS = 20
 BINS = ((0, 1), (1, 2), (2, 5), (5, 10), (10, 20), (20, 30), (30, None))
 
 
+class Unlabelled(str, Enum):
+    skip = "skip"
+    keep = "keep"
+
+
 class SourceFormat(str, Enum):
     auto = "auto"
     kaldi = "kaldi"
@@ -42,6 +47,9 @@ def add(
         help="Base1 (small-model) hypotheses, name<TAB>text, attached as the hyp field.")] = None,
     replace: Annotated[bool, typer.Option(help="Replace a dataset already registered under "
                                                "NAME.")] = False,
+    unlabelled: Annotated[Optional[Unlabelled], typer.Option(
+        help="--format tsv: audio files the label file does not name are skipped (the default; "
+             "each is listed) or kept with an empty label. Counted either way.")] = None,
 ) -> None:
     """Import a data source and register it under NAME.
 
@@ -68,10 +76,14 @@ def add(
         if hyp is not None and not hyp.is_file():
             raise RegistryError(f"hyp file {hyp} not found")
         fmt = resolve_format(path, format.value)
+        if unlabelled is not None and fmt != "tsv":
+            raise RegistryError(f"--unlabelled applies to a folder of audio (--format tsv), "
+                                f"not to {fmt}")
     except (RegistryError, SourceError) as e:
         err.print(f"[red]error:[/] {_escape(str(e))}")
         raise typer.Exit(2)
-    dataset = Dataset(name, path.resolve(), fmt, hyp.resolve() if hyp else None)
+    dataset = Dataset(name, path.resolve(), fmt, hyp.resolve() if hyp else None,
+                      (unlabelled or Unlabelled.skip).value if fmt == "tsv" else None)
     try:
         with records_progress(out, "importing") as on_record:
             report = import_dataset(ws, dataset, on_record)
@@ -217,6 +229,11 @@ def _print_import(console, report, ws) -> None:
     table.add_row("labelled", _share(report.labelled, report.records))
     if d.hyp:
         table.add_row("with hyp", _share(report.with_hyp, report.records))
+    if d.unlabelled is not None:
+        n = report.unlabelled_audio
+        table.add_row("unlabelled audio", f"{n} imported with empty labels"
+                      if d.unlabelled == "keep" else
+                      f"{n} not imported (--unlabelled keep imports them)")
     table.add_row("set aside", str(len(report.problems)))
     console.print(table)
     if report.problems:

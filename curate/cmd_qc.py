@@ -44,15 +44,15 @@ def qc(
     eval_only.jsonl); a run directory is read as it is, and records it has not checked yet are
     checked now.
     """
-    from rich.console import Console
     from rich.markup import escape
 
     from . import plugin_registry, run_dir
-    from .qc_report import RUN_FILES
+    from .console import make_console
+    from .qc.report import RUN_FILES
     from .registry import RegistryError, resolve_manifest
     from .stage import ParamError
 
-    console, err = Console(), Console(stderr=True)
+    console, err = make_console(), make_console(stderr=True)
     try:
         settings = plugin_registry.parse_sets(set_ or [])
         stray = sorted(set(settings) - set(STAGES))
@@ -102,7 +102,7 @@ def _report(source_dir: Path, out_dir: Path, stages, target: str, source: str, m
 
     from manifests import Problems
 
-    from .qc_report import load_run
+    from .qc.report import load_run
 
     problems = Problems()
     entries = load_run(source_dir, problems)
@@ -144,14 +144,15 @@ def _check_dataset(manifest: Path, stages, out_dir: Path, workers: int, force: b
 
 
 def _check_unchecked(entries, stages, err, problems) -> None:
-    """Run the checks on records of a run that the qc stage has not seen (the run had no qc
-    stage, or merged records after it); the run's own files are left as they are."""
+    """Run the checks on records of a run that were not measured on their own audio (the run had
+    no qc stage, or a later stage derived them: chunks, merged windows, noisy copies); the run's
+    own files are left as they are."""
     import numpy as np
 
     from manifests.audio import AudioError, load
 
     from .progress import hours_progress
-    from .qc_report import checked
+    from .qc.report import checked
     from .stage import Context, Item
 
     qc_stage, sensitive = stages
@@ -183,9 +184,9 @@ def _write_outputs(entries, out_dir: Path, target: str, source: str, max_audio: 
     from manifests import atomic_write_text
     from manifests.audio import AudioError
 
-    from .qc_html import audio_data_uri, render
-    from .qc_report import example, flagged, mark_duplicates, summarize, write_flagged
-    from .qc_summary import print_qc_summary
+    from .qc.html import audio_data_uri, render
+    from .qc.report import example, flagged, mark_duplicates, summarize, write_flagged
+    from .qc.summary import print_qc_summary
 
     mark_duplicates(entries)
     report = summarize(entries, worst)

@@ -5,7 +5,8 @@ environment variable names another file). It maps each dataset name to its sourc
 to the workspace file's folder when the source lies inside it, so the file can be committed with
 the data), format and optional Base1 hypothesis file. The imported manifest is materialised in
 ``.curate/datasets/NAME/`` next to the workspace file, and imported again when it is missing or
-when a file the import read (the index files, the hyp file) has changed.
+when a file the import read (the index files, the hyp file) has changed, or, for a folder of
+audio, when an audio file was added to or removed from it.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import os
 import re
 import shutil
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -41,6 +43,7 @@ class Dataset:
     source: Path          # absolute
     format: str
     hyp: Path | None = None
+    unlabelled: str | None = None  # tsv: audio files the label file does not name, skip | keep
 
 
 @dataclass
@@ -53,12 +56,17 @@ class ImportReport:
     seconds: float = 0.0
     labelled: int = 0
     with_hyp: int = 0
+    unlabelled_audio: int = 0  # tsv: audio files no label line names (imported or not)
     problems: list[Problem] = field(default_factory=list)
 
     def summary(self) -> dict:
-        return {"records": self.records, "hours": round(self.seconds / 3600, 4),
-                "labelled": self.labelled, "with_hyp": self.with_hyp,
-                "set_aside": len(self.problems)}
+        out = {"records": self.records, "hours": round(self.seconds / 3600, 4),
+               "labelled": self.labelled, "with_hyp": self.with_hyp,
+               "set_aside": len(self.problems)}
+        if self.dataset.unlabelled is not None:
+            out["unlabelled_audio"] = {"files": self.unlabelled_audio,
+                                       "policy": self.dataset.unlabelled}
+        return out
 
 
 def demo_manifest() -> Path:
@@ -98,7 +106,8 @@ class Workspace:
         try:
             entries = json.loads(self.path.read_text(encoding="utf-8"))["datasets"]
             return {name: Dataset(name, self._absolute(e["source"]), e["format"],
-                                  self._absolute(e["hyp"]) if e.get("hyp") else None)
+                                  self._absolute(e["hyp"]) if e.get("hyp") else None,
+                                  e.get("unlabelled"))
                     for name, e in entries.items()}
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise RegistryError(f"{self.path}: not a valid curate workspace file ({e!r}); "
@@ -110,6 +119,8 @@ class Workspace:
             d = datasets[name]
             entries[name] = {"source": self._portable(d.source), "format": d.format,
                              "hyp": self._portable(d.hyp) if d.hyp else None}
+            if d.unlabelled is not None:
+                entries[name]["unlabelled"] = d.unlabelled
         atomic_write_text(self.path, json.dumps({"datasets": entries}, indent=2,
                                                 ensure_ascii=False) + "\n")
 
@@ -145,8 +156,9 @@ def unknown_message(name: str, datasets: dict) -> str:
 
 
 def fingerprint(dataset: Dataset) -> dict:
-    """What an import depends on besides the audio: a change in any of it means re-import."""
-    from manifests.importers import index_files
+    """What an import depends on besides the audio samples: a change in any of it means
+    re-import. For a folder of audio, that includes which audio files it holds."""
+    from manifests.importers import index_files, tsv_folder
 
     files = index_files(dataset.source, dataset.format)
     if dataset.hyp:
@@ -155,8 +167,12 @@ def fingerprint(dataset: Dataset) -> dict:
     for f in files:
         st = f.stat()
         stamp.append([str(f.resolve()), st.st_size, st.st_mtime_ns])
-    return {"curate": __version__, "format": dataset.format, "source": str(dataset.source),
-            "hyp": str(dataset.hyp) if dataset.hyp else None, "files": stamp}
+    out = {"curate": __version__, "format": dataset.format, "source": str(dataset.source),
+           "hyp": str(dataset.hyp) if dataset.hyp else None, "files": stamp}
+    if dataset.format == "tsv":
+        out["unlabelled"] = dataset.unlabelled
+        out["audio_files"] = tsv_folder.audio_listing(dataset.source)
+    return out
 
 
 def import_dataset(ws: Workspace, dataset: Dataset,
@@ -165,15 +181,14 @@ def import_dataset(ws: Workspace, dataset: Dataset,
 
     Nothing is written when no record is usable: the previous cache, if any, stays in place.
     """
-    from manifests.importers import read_source
-
     cache = ws.cache(dataset.name)
     report = ImportReport(dataset, ws.manifest(dataset.name))
     stamp = fingerprint(dataset)
     problems = Problems()
+    counts: Counter = Counter()
     try:
         with ManifestWriter(report.manifest) as writer:
-            for record in read_source(dataset.source, dataset.format, problems, dataset.hyp):
+            for record in _read(dataset, problems, counts):
                 writer.write(record)
                 report.records += 1
                 report.seconds += record.duration
@@ -187,12 +202,33 @@ def import_dataset(ws: Workspace, dataset: Dataset,
         if not any(cache.iterdir()):
             cache.rmdir()   # the writer made the folder; leave no trace of a failed first import
     report.problems = list(problems)
+    report.unlabelled_audio = counts["unlabelled"]
     if report.records:
         _ignore_cache(ws)
         atomic_write_text(cache / "problems.txt", "".join(f"{p}\n" for p in report.problems))
         atomic_write_text(cache / "import.json", json.dumps(
             {"fingerprint": stamp, "summary": report.summary()}, indent=2, ensure_ascii=False))
     return report
+
+
+def _read(dataset: Dataset, problems: Problems, counts: Counter):
+    """The dataset's records; a folder of audio is read with its unlabelled policy, counting its
+    unlabelled audio files in ``counts``."""
+    from manifests.importers import read_source, tsv_folder
+    from manifests.importers.hyp import HypAttacher
+
+    if dataset.format != "tsv":
+        yield from read_source(dataset.source, dataset.format, problems, dataset.hyp)
+        return
+    # read_source passes no importer options: the tsv importer is called here, with the hyp
+    # attached as read_source attaches it.
+    records = tsv_folder.read(dataset.source, problems, dataset.unlabelled or "skip", counts)
+    if dataset.hyp is None:
+        yield from records
+        return
+    attach = HypAttacher(dataset.hyp, problems)
+    yield from attach(records)
+    attach.report_unmatched()
 
 
 class _NothingUsable(Exception):

@@ -1,7 +1,37 @@
 """The rich summary printed at the end of ``curate run``."""
 from __future__ import annotations
 
+from pathlib import Path
+
+from .checks.pii import redact_text
 from .console import Table, escape
+
+LONG_WITHOUT_TIMESTAMPS = "long_without_timestamps"  # chunk30's reason
+IDS_SHOWN = 10
+# What would keep such a recording, as both `curate run` and `curate qc` say it.
+KEEP_LONG = ("to keep them, give them sentence timestamps (a Kaldi `segments` file, or "
+             "`segments` in the manifest) and chunk30 cuts them at sentence boundaries; no "
+             "forced aligner is available yet to make timestamps from a label")
+
+
+def long_without_timestamps(rejected: Path) -> list[str]:
+    """Masked ids of the labelled recordings chunk30 rejected for want of timestamps."""
+    from manifests import Problems, read_manifest
+
+    if not rejected.is_file():
+        return []
+    return [redact_text(r.id) for r in read_manifest(rejected, Problems())
+            if r.extra.get("reason") == LONG_WITHOUT_TIMESTAMPS]
+
+
+def print_long_without_timestamps(console, ids: list[str]) -> None:
+    if not ids:
+        return
+    shown = ", ".join(ids[:IDS_SHOWN]) + (f", … ({len(ids) - IDS_SHOWN} more)"
+                                          if len(ids) > IDS_SHOWN else "")
+    console.print(f"[yellow]{len(ids)} labelled recording(s) over the window had no sentence "
+                  f"timestamps and were rejected ({LONG_WITHOUT_TIMESTAMPS}):[/] "
+                  f"{escape(shown)}; {escape(KEEP_LONG)}")
 
 
 def print_run_summary(console, info: dict, out_dir) -> None:
@@ -21,6 +51,9 @@ def print_run_summary(console, info: dict, out_dir) -> None:
     # past 80 characters.
     if dropped:
         console.print("dropped: " + escape(", ".join(dropped)))
+    if any(LONG_WITHOUT_TIMESTAMPS in s["reasons"] for s in info["per_stage"].values()):
+        print_long_without_timestamps(console, long_without_timestamps(
+            Path(out_dir) / "rejected.jsonl"))
     acc = info["accounting"]
     rec, hrs = acc["records"], acc["hours"]
     console.print(f"records {acc['input_records']} in = {rec['kept']} kept + "

@@ -28,8 +28,7 @@ from typing import Any, ClassVar, Iterable, Iterator
 import numpy as np
 
 from manifests import Record
-
-SR = 16000
+from manifests.audio import TARGET_SR as SR  # the rate items carry: the one audio is decoded at
 
 
 class ParamError(ValueError):

@@ -2,7 +2,9 @@
 
 Nothing is dropped unless asked: ``drop=fuzzy,empty_label`` rejects records carrying those tags
 (reason ``qc:<tag>``). Measured values go to ``record.extra["qc"]`` so ``curate qc`` can rank and
-plot them; tags go to ``record.tags``.
+plot them, with what they were measured on (``on``: id, duration, lineage): a derived record
+(chunk, merged window, noisy copy) is measured again on its own audio, and keeps the qc tags of
+its sources, listed in ``extra.qc.inherited``. Tags go to ``record.tags``.
 
 The speaking rate (Chinese characters + English words + digits per second) is measured per second
 of speech: the vad stage's intervals when it ran (``record.speech``), else an energy gate over the
@@ -22,20 +24,16 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from curate.cer import pair
+from curate.checks import labels as L
+from curate.checks.tags import DATASET_TAGS, TAGS, inherited, measured_on
 from curate.stage import SR, Context, Item, Param, ParamError, Stage
 from manifests import Record
 from manifests.markers import DEFAULT_MARKERS, find_markers
 
 from . import audio_checks as A
-from . import label_checks as L
 from .speech_level import speech_mask
 
-# Tags this stage sets, in report order.
-TAGS = ("empty_label", "fuzzy", "bad_chars", "mixed_punct", "mixed_numerals", "rate_too_fast",
-        "rate_too_slow", "label_hyp_mismatch", "annotator_mismatch", "clipping", "low_level",
-        "low_snr", "dc_offset", "odd_sample_rate", "odd_channels")
-# Tags `curate qc` sets across the whole run.
-DATASET_TAGS = ("dup_audio", "dup_text_duration")
 MIN_BAND_RECORDS = 20  # fewer labelled records give no trustworthy median/MAD: bounds only
 MIN_LOG_SPREAD = 0.1   # the band is never narrower than ±10 %·k around the median rate
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution × this = its standard deviation
@@ -59,11 +57,12 @@ class QC(Stage):
         "level_min": Param("float", -40.0, "speech level in dBFS below which → low_level"),
         "snr_min": Param("float", 10.0, "estimated SNR in dB below which → low_snr"),
         "dc_max": Param("float", 0.01, "absolute mean sample value above which → dc_offset"),
-        "sample_rates": Param("list", ("16000",), "expected sample rates of the source files "
+        "sample_rates": Param("list", (str(SR),), "expected sample rates of the source files "
                                                   "(others → odd_sample_rate)"),
         "channels": Param("list", ("1",), "expected channel counts (others → odd_channels)"),
-        "cer_max": Param("float", 0.5, "CER between label and hyp (or second label text_b) above "
-                                       "which → label_hyp_mismatch (annotator_mismatch)"),
+        "cer_max": Param("float", 0.5, "CER (as `curate cer` scores it) between label and hyp "
+                                       "(or second label text_b) above which → "
+                                       "label_hyp_mismatch (annotator_mismatch)"),
         "min_edits": Param("int", 2, "fewer edits than this never count as a mismatch (a one-"
                                      "character label with one error has CER 1)"),
         "drop": Param("list", (), f"reject records with any of these tags: {', '.join(TAGS)}"),
@@ -113,12 +112,20 @@ class QC(Stage):
     def __call__(self, items: Iterator[Item], ctx: Context) -> Iterator[Item]:
         for item in items:
             rec = item.record
-            rec.tags = [t for t in rec.tags if t not in TAGS]  # a rerun measures afresh
+            # Tags that came with the record's sources (a merged window's parts, the recording a
+            # chunk was cut from) stay, as in the manifest, listed as inherited; its own are
+            # measured afresh on its own audio, as are inherited measurements.
+            carried = inherited(rec)
+            rec.tags = [t for t in rec.tags if t not in TAGS]
             found, measured = self.check(item)
-            for tag in found:
+            tags = [t for t in TAGS if t in found or t in carried]
+            for tag in tags:
                 rec.add_tag(tag)
+            if any(t not in found for t in carried):
+                measured["inherited"] = [t for t in carried if t not in found]
+            measured["on"] = measured_on(rec)
             rec.extra["qc"] = measured
-            drop = next((t for t in found if t in self.drop), None)
+            drop = next((t for t in tags if t in self.drop), None)
             if drop:
                 item.reject(self.name, f"qc:{drop}")
             yield item
@@ -154,11 +161,10 @@ class QC(Stage):
         if full and half:
             tags.append("mixed_punct")
             qc["punct"] = {"full": full, "half": half}
-        arabic, chinese = L.numeral_runs(text)
-        if arabic or chinese:
-            qc["numerals"] = {"arabic": arabic, "chinese": chinese}
-            if arabic and chinese:
-                tags.append("mixed_numerals")
+        mixed = L.mixed_numerals(text)
+        if mixed:
+            tags.append("mixed_numerals")
+            qc["mixed_numerals"] = mixed
         if rec.hyp is not None:
             self._compare(text, rec.hyp, "cer_hyp", "label_hyp_mismatch", tags, qc)
         second = rec.extra.get("text_b")
@@ -206,7 +212,7 @@ class QC(Stage):
 
     def _compare(self, ref: str, other: str, key: str, tag: str, tags: list[str],
                  qc: dict) -> None:
-        rate, edits, _ = L.cer(ref, other, self.markers)
+        rate, edits, _ = pair.cer(ref, other, self.markers)
         qc[key] = round(rate, 4)
         if rate > self.cer_max and edits >= self.min_edits:
             tags.append(tag)

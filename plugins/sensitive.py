@@ -22,10 +22,9 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
+from curate.checks import pii
 from curate.stage import Context, Item, Param, ParamError, Stage
 from manifests import Record
-
-from . import pii
 
 TAG = "sensitive"
 # Always read: the texts, and the metadata that reports and tables show next to them.

@@ -259,3 +259,50 @@ def test_help_has_examples():
                  ("datasets", "remove"), ("export",)):
         result = curate(*args, "--help")
         assert result.exit_code == 0 and "Example: curate " in result.output, args
+
+
+@pytest.fixture
+def calls(workspace):
+    """A folder of audio with a label file naming two of its three clips."""
+    d = workspace / "corpora" / "calls"
+    d.mkdir(parents=True)
+    for i, name in enumerate(("a", "b", "c")):
+        write(d / f"{name}.wav", speechlike(1.5, seed=i))
+    (d / "labels.tsv").write_text("a\t导航到公司\nb\t打开空调\n", encoding="utf-8")
+    return d
+
+
+def test_tsv_unlabelled_audio_is_counted_skipped_by_default_or_kept(calls, workspace):
+    skipped = curate("datasets", "add", "calls", calls, "--format", "tsv")
+    assert skipped.exit_code == 0, skipped.output
+    assert row(skipped.output, "records imported") == "2"
+    assert row(skipped.output, "unlabelled audio").startswith("1 not imported")
+    assert "c.wav: audio file not named in labels.tsv; not imported" in skipped.output
+    stored = json.loads((workspace / "curate-datasets.json").read_text())["datasets"]["calls"]
+    assert stored["unlabelled"] == "skip"
+
+    kept = curate("datasets", "add", "calls", calls, "--format", "tsv", "--unlabelled", "keep",
+                  "--replace")
+    assert kept.exit_code == 0, kept.output
+    assert row(kept.output, "records imported") == "3"
+    assert row(kept.output, "unlabelled audio") == "1 imported with empty labels"
+    records = {r.id: r for r in read_manifest(workspace_cache("calls") / "manifest.jsonl")}
+    assert set(records) == {"a", "b", "c"} and records["c"].text == ""
+    assert not records["c"].labelled and records["a"].labelled
+
+    wrong = curate("datasets", "add", "w", calls / "labels.tsv", "--format", "kaldi",
+                   "--unlabelled", "keep")
+    assert wrong.exit_code == 2
+
+
+def test_dataset_cache_notices_audio_added_to_or_removed_from_a_folder(calls):
+    assert curate("datasets", "add", "calls", calls, "--unlabelled", "keep").exit_code == 0
+    manifest = workspace_cache("calls") / "manifest.jsonl"
+    write(calls / "d.wav", speechlike(1.2, seed=9))
+    shown = curate("datasets", "show", "calls")
+    assert shown.exit_code == 0, shown.output
+    assert {r.id for r in read_manifest(manifest)} == {"a", "b", "c", "d"}
+    (calls / "c.wav").unlink()
+    (calls / "d.wav").unlink()
+    assert curate("datasets", "show", "calls").exit_code == 0
+    assert {r.id for r in read_manifest(manifest)} == {"a", "b"}

@@ -336,3 +336,34 @@ def test_hyp_file_is_attached_and_unmatched_names_reported(tmp_path, audio):
     assert has(problems, "base1.tsv", None, "u9", "matches no record")
     assert has(problems, "base1.tsv", 3, "broken line", "no tab")
     assert len(problems) == 2
+
+
+def test_tsv_folder_keeps_unlabelled_audio_with_empty_labels_when_asked(tmp_path):
+    from collections import Counter
+
+    from manifests.importers import tsv_folder
+
+    write(tmp_path / "a.wav", speechlike(1.0, seed=1))
+    write(tmp_path / "x.wav", speechlike(1.0, seed=2))
+    write(tmp_path / "x.flac", speechlike(1.0, seed=3))      # the same stem: ids keep extensions
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "sub" / "y.wav", speechlike(1.0, seed=4))
+    (tmp_path / "labels.tsv").write_text("a\t你好\n", encoding="utf-8")
+    listing = tsv_folder.audio_listing(tmp_path)
+
+    counts, problems = Counter(), Problems()
+    kept = {r.id: r for r in tsv_folder.read(tmp_path, problems, "keep", counts)}
+    assert set(kept) == {"a", "x.wav", "x.flac", "sub/y"} and counts["unlabelled"] == 3
+    assert kept["sub/y"].text == "" and kept["sub/y"].audio == str(tmp_path / "sub" / "y.wav")
+    assert len(problems) == 0
+
+    counts, problems = Counter(), Problems()
+    assert [r.id for r in tsv_folder.read(tmp_path, problems, "skip", counts)] == ["a"]
+    assert counts["unlabelled"] == 3 and len(problems) == 3
+    assert has(problems, "y.wav", None, None, "--unlabelled keep imports it")
+
+    with pytest.raises(SourceError, match="unlabelled must be one of"):
+        list(tsv_folder.read(tmp_path, Problems(), "maybe"))
+    assert tsv_folder.audio_listing(tmp_path) == listing      # reading changes nothing
+    (tmp_path / "x.flac").unlink()
+    assert tsv_folder.audio_listing(tmp_path) != listing

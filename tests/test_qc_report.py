@@ -1,13 +1,16 @@
 """Report aggregation, flagged.jsonl and the HTML pieces, on records made in the test."""
-from curate import qc_html
-from curate.qc_report import Entry, mark_duplicates, summarize, write_flagged
+from curate.qc import html as qc_html
+from curate.qc.report import Entry, mark_duplicates, summarize, write_flagged
+from curate.checks.tags import measured_on
 from manifests import Record, read_manifest
 
 
 def entry(rid, where="kept", tags=(), qc=None, **kw):
+    """A record the qc stage measured on its own audio (``qc``), as the stage stamps it."""
     kw.setdefault("duration", 2.0)
-    rec = Record(id=rid, audio=f"/data/{rid}.flac", tags=list(tags),
-                 extra={} if qc is None else {"qc": qc}, **kw)
+    rec = Record(id=rid, audio=f"/data/{rid}.flac", tags=list(tags), **kw)
+    if qc is not None:
+        rec.extra["qc"] = {**qc, "on": measured_on(rec)}
     return Entry(rec, where)
 
 

@@ -159,3 +159,59 @@ def test_report_renders_in_chromium_without_errors(report, tmp_path):
         import base64
         with open(os.environ["QC_SCREENSHOT"], "wb") as f:
             f.write(base64.b64decode(shot["data"]))
+
+
+@pytest.fixture(scope="module")
+def merged_report(tmp_path_factory):
+    """The report of a run whose flagged windows have long merge ids (ids as corpora name them,
+    joined by merge30), each holding an unclear span."""
+    from manifests import Record, write_manifest
+    from tests.audio_gen import speechlike, write
+
+    tmp = tmp_path_factory.mktemp("qc_browser_merged")
+    records = []
+    for i in range(6):
+        rid = f"SPEAKER0042_SESSION20240611_CHANNEL2_UTT{i:04d}"
+        path = write(tmp / f"{i}.wav", speechlike(1.5, seed=i))
+        records.append(Record(id=rid, audio=path, duration=2.5, text="我想去～那个地方"))
+    write_manifest(tmp / "manifest.jsonl", records)
+    run = tmp / "run"
+    res = CliRunner().invoke(app, ["run", str(tmp / "manifest.jsonl"), "--plugins", "merge30",
+                                   "--out", str(run), "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["qc", str(run)])
+    assert res.exit_code == 0, res.output
+    return run / "report.html"
+
+
+WIDTH_FACTS = """(() => {
+  const ids = [...document.querySelectorAll("#flagged td.id")];
+  const audio = [...document.querySelectorAll("#flagged tbody tr")].map(
+      tr => tr.lastElementChild.getBoundingClientRect().right);
+  return {scroll: document.documentElement.scrollWidth,
+          longest_id: Math.max(...ids.map(td => td.textContent.length)),
+          audio_right: Math.max(...audio),
+          font: getComputedStyle(document.body).fontFamily};
+})()"""
+
+
+def test_long_merge_ids_keep_the_page_within_1400_px(merged_report, tmp_path):
+    browser = DevTools(tmp_path / "profile")
+    try:
+        target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = browser.call("Target.attachToTarget", {"targetId": target,
+                                                         "flatten": True})["sessionId"]
+        browser.call("Page.enable", session=session)
+        browser.call("Emulation.setDeviceMetricsOverride", {"width": 1400, "height": 900,
+                                                            "deviceScaleFactor": 1,
+                                                            "mobile": False}, session=session)
+        browser.call("Page.navigate", {"url": merged_report.resolve().as_uri()}, session=session)
+        browser.wait_for("Page.loadEventFired")
+        facts = browser.call("Runtime.evaluate", {"expression": WIDTH_FACTS,
+                                                  "returnByValue": True},
+                             session=session)["result"]["value"]
+    finally:
+        browser.close()
+    assert facts["longest_id"] > 100, facts  # long enough to push a column off the page
+    assert facts["scroll"] <= 1400 and facts["audio_right"] <= 1400, facts
+    assert facts["font"].startswith('"Noto Sans CJK SC"'), facts

@@ -49,7 +49,7 @@ def _problem_items():
         clip(2.0, 45, text="打开空调把温度", extra={"text_b": "打开空调，把温度"}, id="agreed"),
         clip(2.0, 46, text="打开空调把温度", extra={"text_b": "关掉车窗了吧"}, id="disagreed"),
         clip(2.0, 47, text="打开\ufffd空调，好.", id="bad_chars"),
-        clip(2.0, 48, text="调到22度风量三档", id="numerals"),
+        clip(2.0, 48, text="调到2十二度风量3档", id="numerals"),
         clip(3.0, 49, audio=np.clip(speechlike(3.0, seed=49) * 20, -1, 1), id="clipped"),
         clip(3.0, 50, audio=quiet, id="quiet"),
         clip(3.0, 51, audio=noisy, id="noisy"),
@@ -89,7 +89,7 @@ def test_measurements_are_recorded():
     fast = out["too_fast"].record.extra["qc"]
     assert fast["rate"] > fast["rate_band"][1]
     assert out["bad_chars"].record.extra["qc"]["bad_chars"] == ["U+FFFD"]
-    assert out["numerals"].record.extra["qc"]["numerals"] == {"arabic": 1, "chinese": 1}
+    assert out["numerals"].record.extra["qc"]["mixed_numerals"] == ["2十二"]
     assert out["clipped"].record.extra["qc"]["clip_ratio"] > 0.01
 
 
@@ -124,6 +124,24 @@ def test_drop_rejects_with_a_reason_and_reruns_measure_afresh():
     noisy.record.extra["qc"]["stale"] = True
     again = run(QC(snr_min=-50), [noisy])["noisy"].record
     assert again.tags == ["noise"] and "stale" not in again.extra["qc"]
+
+
+def test_a_derived_record_is_measured_again_and_keeps_its_sources_tags():
+    out = run(QC(), dataset(_problem_items()))
+    noisy = out["noisy"]
+    assert noisy.record.extra["qc"]["on"]["id"] == "noisy"
+    # A slice of it (as chunk30 cuts one) carries its tags and measurements, which are not its own.
+    piece = noisy.slice(0.5, 2.5, "noisy#c0")
+    assert piece.record.extra["qc"]["audio_hash"] == noisy.record.extra["qc"]["audio_hash"]
+    piece.audio = speechlike(1.0, seed=99)  # clean audio: this piece measures clean
+    again = run(QC(), [piece])["noisy#c0"].record
+    qc = again.extra["qc"]
+    assert qc["on"]["id"] == "noisy#c0"
+    assert qc["audio_hash"] != noisy.record.extra["qc"]["audio_hash"]
+    assert qc["snr_db"] > 10 and again.tags == ["low_snr"] and qc["inherited"] == ["low_snr"]
+    # Measured again as it is, the inherited tag stays inherited; its own are measured afresh.
+    twice = run(QC(), [Item(again, piece.audio)])["noisy#c0"].record
+    assert twice.tags == ["low_snr"] and twice.extra["qc"]["inherited"] == ["low_snr"]
 
 
 def test_small_datasets_use_the_absolute_bounds_only():

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins import pii
+from curate.checks import pii
 from plugins.joiner import join_texts
 
 SET = Path(__file__).parent / "data" / "sensitive_set.tsv"

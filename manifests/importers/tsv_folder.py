@@ -3,12 +3,18 @@
 The label file lists the records: each name is matched to the audio file under the folder
 (searched recursively) whose stem equals it; a name may also carry the extension or a relative
 path (``sub/x``) to pick one of several files with the same stem. PATH is the label file, or the
-folder when it holds exactly one ``.tsv``/``.txt`` file with tab-separated lines. Audio files that
-no line names are not imported and are listed in the report.
+folder when it holds exactly one ``.tsv``/``.txt`` file with tab-separated lines.
+
+Audio files that no line names are unlabelled: ``unlabelled="skip"`` (the default) sets each
+aside with its path and reason, ``"keep"`` imports it with an empty label, its id the path under
+the folder without the extension; either way they are counted. Which audio files a folder holds is
+part of what an import depends on (``audio_listing``): adding or removing one changes it.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
@@ -19,6 +25,7 @@ from ..textfile import read_name_text
 from .common import ProbeCache, SourceError, audio_files, audio_problem, clamp_slice
 
 LABEL_SUFFIXES = (".tsv", ".txt")
+UNLABELLED = ("skip", "keep")  # what to do with audio files the label file does not name
 
 
 def label_file(path) -> Path:
@@ -53,7 +60,20 @@ def index_files(path) -> list[Path]:
     return [label_file(path)]
 
 
-def read(path, problems: Problems) -> Iterator[Record]:
+def audio_listing(path) -> str:
+    """A digest of the audio files under the label file's folder (their relative paths)."""
+    folder = label_file(path).resolve().parent
+    return hashlib.blake2b("\0".join(audio_files(folder)).encode("utf-8", "surrogateescape"),
+                           digest_size=16).hexdigest()
+
+
+def read(path, problems: Problems, unlabelled: str = "skip",
+         counts: Counter | None = None) -> Iterator[Record]:
+    """The records of the folder; ``counts["unlabelled"]`` (when given) counts the audio files no
+    line names, kept or skipped as ``unlabelled`` says."""
+    if unlabelled not in UNLABELLED:
+        raise SourceError(f"unlabelled must be one of {', '.join(UNLABELLED)}, got {unlabelled!r}")
+    counts = Counter() if counts is None else counts
     labels_path = label_file(path)
     folder = labels_path.resolve().parent
     before = len(problems)
@@ -79,22 +99,37 @@ def read(path, problems: Problems) -> Iterator[Record]:
                                       f"write it as a relative path", id=name)
             continue
         used.add(matches[0])
-        audio = str(folder / matches[0])
-        try:
-            info = probe(audio)
-        except AudioError as e:
-            problems.add(labels_path, audio_problem(e), id=name)
+        record = _record(name, str(folder / matches[0]), text, labels_path, probe, problems)
+        if record is not None:
+            yield record
+    unnamed = [rel for rel in files if rel not in used]
+    counts["unlabelled"] += len(unnamed)
+    stems = Counter(os.path.splitext(rel)[0] for rel in unnamed)
+    for rel in unnamed:
+        if unlabelled == "skip":
+            problems.add(folder / rel, f"audio file not named in {labels_path.name}; not imported "
+                                       "(--unlabelled keep imports it with an empty label)")
             continue
-        offset, duration = clamp_slice(0.0, None, info)
-        try:
-            record = Record.from_dict({"id": name, "audio": audio, "offset": offset,
-                                       "duration": duration, "text": text,
-                                       "sample_rate": info.sample_rate,
-                                       "channels": info.channels})
-        except RecordError as e:   # an audio path that is not UTF-8
-            problems.add(labels_path, str(e), id=name)
-            continue
-        yield record
-    for rel in files:
-        if rel not in used:
-            problems.add(folder / rel, f"audio file not named in {labels_path.name}; not imported")
+        stem = os.path.splitext(rel)[0]
+        name = stem if stems[stem] == 1 and stem not in labels else rel
+        record = _record(name, str(folder / rel), "", folder / rel, probe, problems)
+        if record is not None:
+            yield record
+
+
+def _record(name: str, audio: str, text: str, where: Path, probe: ProbeCache,
+            problems: Problems) -> Record | None:
+    """The record of one audio file, or None with the problem noted against ``where``."""
+    try:
+        info = probe(audio)
+    except AudioError as e:
+        problems.add(where, audio_problem(e), id=name)
+        return None
+    offset, duration = clamp_slice(0.0, None, info)
+    try:
+        return Record.from_dict({"id": name, "audio": audio, "offset": offset,
+                                 "duration": duration, "text": text,
+                                 "sample_rate": info.sample_rate, "channels": info.channels})
+    except RecordError as e:   # an audio path that is not UTF-8
+        problems.add(where, str(e), id=name)
+        return None

@@ -12,9 +12,11 @@ from pathlib import Path
 from statistics import median
 
 from manifests import ManifestWriter, Problems, Record, read_manifest
-from plugins import pii
-from plugins.label_checks import normalize
-from plugins.qc import DATASET_TAGS, TAGS
+
+from ..cer.pair import scored_forms
+from ..checks import pii
+from ..checks.tags import DATASET_TAGS, TAGS, measured
+from ..run_summary import LONG_WITHOUT_TIMESTAMPS
 
 # Run-directory files and what their records are called in reports.
 RUN_FILES = (("manifest.jsonl", "kept"), ("eval_only.jsonl", "eval_only"),
@@ -35,7 +37,8 @@ RANK = {
 SHOWN = {"rate_too_fast": "rate", "rate_too_slow": "rate", "label_hyp_mismatch": "cer_hyp",
          "annotator_mismatch": "cer_text_b", "clipping": "clip_ratio", "low_level": "level_dbfs",
          "low_snr": "snr_db", "dc_offset": "dc", "odd_sample_rate": "sample_rate",
-         "odd_channels": "channels", "dup_audio": "dup_of", "dup_text_duration": "dup_of"}
+         "odd_channels": "channels", "dup_audio": "dup_of", "dup_text_duration": "dup_of",
+         "mixed_numerals": "mixed_numerals"}
 
 
 @dataclass
@@ -45,8 +48,13 @@ class Entry:
 
     @property
     def qc(self) -> dict:
-        value = self.record.extra.get("qc")
-        return value if isinstance(value, dict) else {}
+        """The record's own measurements ({} when it has none, or only its source's)."""
+        return self.record.extra["qc"] if measured(self.record) else {}
+
+    @property
+    def inherited(self) -> list[str]:
+        """qc tags that came with the record's sources, not measured on its own audio."""
+        return [t for t in self.qc.get("inherited", ()) if t in self.record.tags]
 
     @property
     def qc_tags(self) -> list[str]:
@@ -68,8 +76,9 @@ def load_run(run_dir: Path, problems: Problems) -> list[Entry]:
 
 
 def checked(rec: Record) -> bool:
-    """Whether the qc stage has measured this record."""
-    return isinstance(rec.extra.get("qc"), dict)
+    """Whether the qc stage has measured this record on its own audio (a chunk or window carries
+    its source's measurements until it is measured itself)."""
+    return measured(rec)
 
 
 def measurement(qc: dict, key: str):
@@ -83,13 +92,15 @@ def measurement(qc: dict, key: str):
 
 
 def mark_duplicates(entries: list[Entry]) -> int:
-    """Tag later copies of the same audio (``dup_audio``) or the same normalised text and
-    duration (``dup_text_duration``), naming the first in ``extra.qc.dup_of``. Rejected records
-    are left out: they are not part of the data. Returns how many records were tagged."""
+    """Tag later copies of the same audio (``dup_audio``) or the same text as ``curate cer``
+    scores it and the same duration (``dup_text_duration``), naming the first in
+    ``extra.qc.dup_of``. Rejected records are left out: they are not part of the data. Returns how
+    many records were tagged."""
     first_audio: dict[str, str] = {}
     first_text: dict[tuple, str] = {}
     tagged = 0
-    for e in entries:
+    forms = scored_forms([e.record.text for e in entries])
+    for e, text in zip(entries, forms):
         rec = e.record
         rec.tags = [t for t in rec.tags if t not in DATASET_TAGS]
         if e.where == "rejected":
@@ -105,7 +116,6 @@ def mark_duplicates(entries: list[Entry]) -> int:
                 qc["dup_of"] = first_audio[digest]
             else:
                 first_audio[digest] = rec.id
-        text = normalize(rec.text)
         if text:
             key = (text, round(rec.duration, 2))
             if key in first_text:
@@ -118,6 +128,8 @@ def mark_duplicates(entries: list[Entry]) -> int:
 
 
 def masked(text: str | None) -> str | None:
+    """``text`` with the personal data the sensitive stage's detector finds masked: every id,
+    speaker, batch and text a report shows goes through here."""
     return pii.redact_text(text)
 
 
@@ -148,12 +160,15 @@ def summarize(entries: list[Entry], worst: int = 5) -> dict:
         "where": dict(Counter(e.where for e in entries)),
         "flagged": sum(1 for e in data if e.qc_tags),
         "sensitive": sum(1 for e in data if e.sensitive),
-        "leaks": [e.record.id for e in data if e.sensitive and e.where == "kept"],
+        "leaks": [masked(e.record.id) for e in data if e.sensitive and e.where == "kept"],
         "unchecked": sum(1 for e in data if not checked(e.record)),
         "tags": tag_rows,
         "batches": _breakdown(data, "batch"),
         "speakers": _breakdown(data, "speaker"),
         "worst": {tag: _worst(data, tag, worst) for tag in present if tag in QC_TAGS},
+        "long_without_timestamps": [masked(e.record.id) for e in entries
+                                    if e.where == "rejected" and e.record.extra.get("reason")
+                                    == LONG_WITHOUT_TIMESTAMPS],
         "rejected_reasons": dict(Counter(str(e.record.extra.get("reason", "?"))
                                          for e in entries if e.where == "rejected")
                                  .most_common()),
@@ -173,7 +188,7 @@ def _breakdown(data: list[Entry], field: str) -> list[dict]:
     for value, group in groups.items():
         counts = Counter(t for e in group for t in e.qc_tags)
         flagged_n = sum(1 for e in group if e.qc_tags)
-        rows.append({"name": value, "records": len(group),
+        rows.append({"name": masked(value), "records": len(group),
                      "hours": sum(e.record.duration for e in group) / 3600,
                      "flagged": flagged_n, "share": flagged_n / len(group),
                      "tags": dict(counts.most_common())})
@@ -184,11 +199,16 @@ def _breakdown(data: list[Entry], field: str) -> list[dict]:
 def example(e: Entry) -> dict:
     """A record as reports show it: masked texts and the key measurements."""
     r, qc = e.record, e.qc
-    return {"id": r.id, "where": e.where, "duration": round(r.duration, 3), "batch": r.batch,
-            "speaker": r.speaker, "tags": e.qc_tags + e.sensitive, "text": masked(r.text),
-            "hyp": masked(r.hyp),
-            "values": {k: qc[k] for k in ["rate"] + [SHOWN[t] for t in e.qc_tags if t in SHOWN]
-                       if k in qc}}
+    own = [t for t in e.qc_tags if t not in e.inherited]
+    values = {k: qc[k] for k in ["rate"] + [SHOWN[t] for t in own if t in SHOWN] if k in qc}
+    if "dup_of" in values:
+        values["dup_of"] = masked(values["dup_of"])
+    text_b = r.extra.get("text_b")
+    return {"id": masked(r.id), "where": e.where, "duration": round(r.duration, 3),
+            "batch": masked(r.batch), "speaker": masked(r.speaker),
+            "tags": e.qc_tags + e.sensitive, "inherited": e.inherited, "text": masked(r.text),
+            "hyp": masked(r.hyp), "text_b": masked(text_b) if isinstance(text_b, str) else None,
+            "values": values}
 
 
 def _worst(data: list[Entry], tag: str, n: int) -> list[dict]:
@@ -199,7 +219,8 @@ def _worst(data: list[Entry], tag: str, n: int) -> list[dict]:
     rest: list[tuple[Entry, object]] = []
     for e in data:
         if tag in e.record.tags:
-            value = measurement(e.qc, key) if key else None
+            # An inherited tag was measured on a source: this record's value does not explain it.
+            value = measurement(e.qc, key) if key and tag not in e.inherited else None
             (measured if isinstance(value, (int, float)) else rest).append((e, value))
     measured.sort(key=(lambda p: abs(p[1])) if tag == "dc_offset" else (lambda p: p[1]),
                   reverse=high_first)
@@ -216,7 +237,7 @@ def _rate_points(data: list[Entry]) -> list[dict]:
     for e in data:
         rate = e.qc.get("rate")
         if isinstance(rate, (int, float)):
-            points.append({"id": e.record.id, "duration": round(e.record.duration, 3),
+            points.append({"id": masked(e.record.id), "duration": round(e.record.duration, 3),
                            "rate": rate, "flag": next((t for t in e.record.tags if t in
                                                        ("rate_too_fast", "rate_too_slow")), None)})
     return points
@@ -238,20 +259,44 @@ def _band(data: list[Entry]) -> dict | None:
 
 
 def write_flagged(path: Path, entries: list[Entry]) -> int:
-    """Flagged records as a manifest (texts masked where they hold personal data), so they can be
-    sent back to annotation or loaded like any manifest."""
+    """Flagged records as a manifest, so they can be sent back to annotation or loaded like any
+    manifest. Like every report, it shows personal data masked: ids (the record's, its parts',
+    those in its lineage and ``dup_of``), speaker, batch, texts, hyps, ``text_b``, segment texts
+    and any other text field; the raw values are in the run's ``eval_only.jsonl`` only. A record
+    holding personal data is a masked copy (``masked: true``) whose audio path is masked too (the
+    run names written audio after the id): its audio is not sent out, as report.html does not
+    embed it."""
     with ManifestWriter(path) as w:
         for e in flagged(entries):
             r = e.record
-            extra = {k: v for k, v in r.extra.items() if not k.endswith("_redacted")}
+            extra = {k: _masked_ids(masked(v) if isinstance(v, str) else v)
+                     for k, v in r.extra.items() if not k.endswith("_redacted")}
+            if isinstance(extra.get("qc"), dict) and "dup_of" in extra["qc"]:
+                extra["qc"] = {**extra["qc"], "dup_of": masked(extra["qc"]["dup_of"])}
             if e.sensitive:
                 extra["masked"] = True
             extra["where"] = e.where
-            w.write(Record(id=r.id, audio=r.audio, duration=r.duration, offset=r.offset,
-                           text=masked(r.text) or "", hyp=masked(r.hyp), speaker=r.speaker,
-                           batch=r.batch, segments=None if r.segments is None else [
-                               {**s, "text": masked(s.get("text"))} for s in r.segments],
+            w.write(Record(id=masked(r.id), audio=masked(r.audio) if e.sensitive else r.audio,
+                           duration=r.duration, offset=r.offset,
+                           text=masked(r.text) or "", hyp=masked(r.hyp), speaker=masked(r.speaker),
+                           batch=masked(r.batch), segments=None if r.segments is None else [
+                               {**s, **{k: masked(s[k]) for k in ("text", "hyp")
+                                        if isinstance(s.get(k), str)}} for s in r.segments],
                            speech=r.speech, sample_rate=r.sample_rate, channels=r.channels,
-                           tags=list(r.tags), split=r.split, lineage=r.lineage, extra=extra))
+                           tags=list(r.tags), split=r.split, lineage=_masked_ids(r.lineage),
+                           extra=extra))
     return w.count
 
+
+ID_KEYS = ("id", "parent")  # where a window's parts and lineage entries name other records
+
+
+def _masked_ids(value):
+    """``value`` with every id inside it masked (a window's parts, merge30's and chunk30's
+    lineage)."""
+    if isinstance(value, list):
+        return [_masked_ids(v) for v in value]
+    if isinstance(value, dict):
+        return {k: masked(v) if k in ID_KEYS and isinstance(v, str) else _masked_ids(v)
+                for k, v in value.items()}
+    return value

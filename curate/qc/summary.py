@@ -1,7 +1,8 @@
 """The rich terminal summary of ``curate qc``: tags, batches, speakers, worst examples (masked)."""
 from __future__ import annotations
 
-from .console import Table, escape
+from ..console import Table, escape
+from ..run_summary import print_long_without_timestamps
 
 SPEAKERS_SHOWN = 15
 TEXT_WIDTH = 40
@@ -72,3 +73,4 @@ def print_qc_summary(console, report: dict) -> None:
     if report["rejected_reasons"]:
         console.print("rejected by the run: " + escape(", ".join(
             f"{r} {n}" for r, n in report["rejected_reasons"].items())))
+    print_long_without_timestamps(console, report["long_without_timestamps"])

@@ -1,10 +1,12 @@
 """Checks on a transcript's text alone: unclear-span markers, characters outside the expected
-scripts, mixed punctuation widths and numeral styles, speaking units, and CER between two texts."""
+scripts, mixed punctuation widths, numbers written in two scripts, and speaking units. (Two texts
+are compared by ``curate.cer.pair``, the scorer of ``curate cer``.)"""
 from __future__ import annotations
 
 import re
 import unicodedata
 
+from curate.cer.units import is_cjk
 from manifests.markers import CN_NUMERALS, DEFAULT_MARKERS, strip_markers
 
 # Characters a Mandarin label may hold besides CJK ideographs and printable ASCII.
@@ -22,10 +24,12 @@ _ALLOWED_CHARS = set("°·×÷‰′″℃№")
 
 FULL_PUNCT = set("，。！？：；、（）【】《》“”‘’…—「」『』")
 HALF_PUNCT = set(",.!?:;()[]<>\"'")
-_CN_NUMERAL_RUN = re.compile(f"[{CN_NUMERALS}]+")
+_ARABIC = "0123456789０１２３４５６７８９"
+_NUMBER_RUN = re.compile(f"[{_ARABIC}{CN_NUMERALS}]+")
+_SCRIPT_PIECE = re.compile(f"[{_ARABIC}]+|[{CN_NUMERALS}]+")
+_MAGNITUDES = "十百千万亿"
 # Words made of numeral characters that are not numbers (万一 "in case", 千万 "by all means").
 _NOT_NUMBERS = {"一", "万一", "千万", "一一"}
-_ARABIC_RUN = re.compile(r"[0-9０-９]+")
 _WORD = re.compile(r"[A-Za-zＡ-Ｚａ-ｚ]+(?:'[A-Za-z]+)?")
 
 
@@ -72,12 +76,25 @@ def punct_widths(text: str, markers=DEFAULT_MARKERS) -> tuple[int, int]:
     return full, half
 
 
-def numeral_runs(text: str) -> tuple[int, int]:
-    """(Arabic digit numbers, Chinese numeral numbers) in the text. A lone 一 (一下, 一点) and
-    words like 万一 are not counted as numbers."""
-    arabic = len(_ARABIC_RUN.findall(text))
-    chinese = sum(1 for m in _CN_NUMERAL_RUN.finditer(text) if m.group(0) not in _NOT_NUMBERS)
-    return arabic, chinese
+def mixed_numerals(text: str) -> list[str]:
+    """The numbers written half in Arabic digits, half in Chinese numerals (``3十五``, ``二0二四``):
+    an Arabic digit directly next to a Chinese numeral. Digits followed by magnitudes alone are the
+    usual written style (``3万``, ``2亿``, ``5千米``), and numeral words that are no number (万一,
+    a lone 一) are not numerals; nor is anything not next to a digit (三心二意 … 8号线)."""
+    out = []
+    for m in _NUMBER_RUN.finditer(text):
+        pieces = [p.group(0) for p in _SCRIPT_PIECE.finditer(m.group(0))]
+        for i in range(len(pieces) - 1):
+            a, b = pieces[i], pieces[i + 1]
+            arabic_first = a[0] in _ARABIC
+            chinese = b if arabic_first else a
+            if chinese in _NOT_NUMBERS:
+                continue
+            if arabic_first and set(chinese) <= set(_MAGNITUDES) and i + 2 == len(pieces):
+                continue
+            out.append(m.group(0))
+            break
+    return out
 
 
 def speech_units(text: str, markers=DEFAULT_MARKERS) -> int:
@@ -85,26 +102,6 @@ def speech_units(text: str, markers=DEFAULT_MARKERS) -> int:
     (read one syllable each, near enough). Markers and punctuation are not spoken."""
     text = strip_markers(text, markers)
     words = len(_WORD.findall(text))
-    cjk = sum(1 for ch in text if 0x3400 <= ord(ch) <= 0x9FFF or 0x20000 <= ord(ch) <= 0x3FFFF
-              or ch == "〇")
+    cjk = sum(1 for ch in text if is_cjk(ch))
     digits = sum(1 for ch in text if ch.isdigit())
     return cjk + words + digits
-
-
-def normalize(text: str, markers=DEFAULT_MARKERS) -> str:
-    """The text as compared for CER: no markers, punctuation or spaces; full-width folded (NFKC);
-    lower case."""
-    text = unicodedata.normalize("NFKC", strip_markers(text, markers)).lower()
-    return "".join(ch for ch in text if ch.isalnum())
-
-
-def cer(ref: str, hyp: str, markers=DEFAULT_MARKERS) -> tuple[float, int, int]:
-    """(character error rate, edits, reference length) of ``hyp`` against ``ref``, normalised.
-    An empty reference gives a rate of 1.0 when the hypothesis has anything, else 0.0."""
-    from rapidfuzz.distance import Levenshtein
-
-    r, h = normalize(ref, markers), normalize(hyp, markers)
-    edits = Levenshtein.distance(r, h)
-    if not r:
-        return (1.0 if h else 0.0), edits, 0
-    return edits / len(r), edits, len(r)

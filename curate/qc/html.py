@@ -13,6 +13,8 @@ import math
 from importlib import resources
 from string import Template
 
+from ..run_summary import KEEP_LONG
+
 W, H = 640, 260                      # plot size in CSS pixels
 ML, MR, MT, MB = 52, 16, 14, 40      # margins: left, right, top, bottom
 PW, PH = W - ML - MR, H - MT - MB     # the plotting area inside the margins
@@ -208,11 +210,17 @@ def _group_table(groups: list[dict], label: str, limit: int = 30) -> str:
     return _table([label, "records", "hours", "flagged", "share", "tags"], rows) + note
 
 
-def _values(values: dict) -> str:
+def _values(values: dict, inherited: list[str]) -> str:
     fmt = {"rate": "{:.2f}/s", "snr_db": "SNR {:.1f} dB", "level_dbfs": "{:.1f} dBFS",
            "clip_ratio": "clipped {:.2%}", "cer_hyp": "CER {:.0%}", "cer_text_b": "CER(b) {:.0%}",
            "dc": "DC {:+.3f}", "sample_rate": "{} Hz", "channels": "{} ch", "dup_of": "dup of {}"}
-    return "<br>".join(esc(fmt[k].format(v)) for k, v in values.items() if k in fmt)
+    lines = [esc(fmt[k].format(v)) for k, v in values.items() if k in fmt]
+    if values.get("mixed_numerals"):
+        lines.append(esc("numerals: " + ", ".join(values["mixed_numerals"])))
+    if inherited:
+        lines.append(f'<span class="inherited">from its sources: {esc(", ".join(inherited))}'
+                     '</span>')
+    return "<br>".join(lines)
 
 
 def _flagged_rows(rows: list[dict]) -> str:
@@ -229,29 +237,36 @@ def _flagged_rows(rows: list[dict]) -> str:
             f'{" · " + esc(r["batch"]) if r["batch"] else ""}'
             f'{" · " + esc(r["speaker"]) if r["speaker"] else ""}</div></td>'
             f'<td>{tags}</td><td class="label">{esc(r["text"]) or "<i>(empty)</i>"}'
-            f'{"<div class=hyp>hyp: " + esc(r["hyp"]) + "</div>" if r["hyp"] else ""}</td>'
-            f'<td class="values">{_values(r["values"])}</td><td>{player}</td></tr>')
+            f'{"<div class=hyp>hyp: " + esc(r["hyp"]) + "</div>" if r["hyp"] else ""}'
+            f'{"<div class=hyp>text_b: " + esc(r["text_b"]) + "</div>" if r.get("text_b") else ""}'
+            f'</td><td class="values">{_values(r["values"], r.get("inherited", []))}</td>'
+            f'<td>{player}</td></tr>')
     return "".join(out)
 
 
 def render(report: dict, rows: list[dict], title: str, source: str) -> str:
-    """The page. ``rows`` are the flagged records as qc_report.example() gives them, with
+    """The page. ``rows`` are the flagged records as curate.qc.report.example() gives them, with
     ``audio`` (a data URI) or ``audio_note`` (why there is none)."""
     template = Template(resources.files("curate").joinpath("templates", "qc_report.html")
                         .read_text(encoding="utf-8"))
     tag_names = sorted({t for r in rows for t in r["tags"]})
     options = "".join(f'<option value="{esc(t)}">{esc(t)}</option>' for t in tag_names)
     where = ", ".join(f"{n} {w}" for w, n in report["where"].items())
-    leaks = ""
+    alerts = ""
     if report["leaks"]:
-        leaks = (f'<p class="alert">{len(report["leaks"])} record(s) in manifest.jsonl hold '
-                 f'personal data: {esc(", ".join(report["leaks"][:10]))}. Run the sensitive stage '
-                 f'before training on this run.</p>')
+        alerts = (f'<p class="alert">{len(report["leaks"])} record(s) in manifest.jsonl hold '
+                  f'personal data: {esc(", ".join(report["leaks"][:10]))}. Run the sensitive '
+                  f'stage before training on this run.</p>')
+    long = report["long_without_timestamps"]
+    if long:
+        alerts += (f'<p class="alert" id="long-without-timestamps">{len(long)} labelled '
+                   'recording(s) over the window had no sentence timestamps and were rejected '
+                   f'(long_without_timestamps): {esc(", ".join(long))}; {esc(KEEP_LONG)}.</p>')
     return template.substitute(
         title=esc(title), source=esc(source), records=report["records"],
         hours=f'{report["hours"]:.3f}', flagged=report["flagged"],
         flagged_share=f'{report["flagged"] / report["records"]:.1%}' if report["records"] else "–",
-        sensitive=report["sensitive"], where=esc(where), leaks=leaks,
+        sensitive=report["sensitive"], where=esc(where), alerts=alerts,
         tags_table=_tags_table(report), hist=duration_histogram(report["durations"]),
         scatter=rate_scatter(report["rates"], report["band"]),
         batch_bars=batch_bars(report["batches"]),
