@@ -27,6 +27,10 @@ def run(
     force: Annotated[bool, typer.Option(
         help="Redo a run from scratch: one that is complete, interrupted (its finished shards are "
              "not reused), or a complete run of another job in --out.")] = False,
+    engine: Annotated[str, typer.Option(
+        help="local (worker processes on this machine) or ray (one Ray task per shard; joins "
+             "the cluster at RAY_ADDRESS, else starts a single-node Ray). The output is the "
+             "same bytes either way.")] = "local",
     shard_hours: Annotated[float, typer.Option(
         help="Input audio per shard, the unit of parallel work and of resuming (merge30's windows "
              "never span two shards).")] = 0.5,
@@ -65,6 +69,9 @@ def run(
         raise typer.Exit(2)
     seed = seed if seed is not None else int(options.get("seed", 0))
     workers = workers or os.cpu_count() or 1
+    if engine not in ("local", "ray"):
+        console.print(f"[red]error:[/] --engine must be local or ray, got {escape(engine)}")
+        raise typer.Exit(2)
     if not shard_hours > 0:
         console.print("[red]error:[/] --shard-hours must be a positive number of hours")
         raise typer.Exit(2)
@@ -78,7 +85,7 @@ def run(
         run_dir.check_out(out_dir, manifest)
         info, _ = run_manifest(manifest, stages, out_dir, console, "curating",
                                fingerprint=fingerprint, workers=workers, seed=seed, force=force,
-                               shard_seconds=shard_seconds)
+                               shard_seconds=shard_seconds, engine=engine)
     except (run_dir.RunDirError, ParamError) as e:
         console.print(f"[red]error:[/] {escape(e)}", soft_wrap=True)
         raise typer.Exit(2)
@@ -93,7 +100,7 @@ def run(
 
 def run_manifest(manifest: Path, stages, out_dir: Path, console, label: str, *, fingerprint: str,
                  workers: int, seed: int = 0, force: bool = False,
-                 shard_seconds: float | None = None):
+                 shard_seconds: float | None = None, engine: str = "local"):
     """Run ``stages`` over ``manifest`` into ``out_dir`` behind an hours progress bar (``label``),
     holding the folder's lock throughout. Returns what run.json holds — None when ``out_dir``
     already holds this job complete and ``force`` is off — and the unreadable input lines (a
@@ -124,7 +131,7 @@ def run_manifest(manifest: Path, stages, out_dir: Path, console, label: str, *, 
             info = run_pipeline(records, stages, out_dir, seed=seed, workers=workers,
                                 source=str(manifest), fingerprint=fingerprint,
                                 on_progress=advance, problems=problems,
-                                shard_seconds=shard_seconds, resume=not force)
+                                shard_seconds=shard_seconds, resume=not force, engine=engine)
     return info, problems
 
 

@@ -36,6 +36,7 @@ from .run_output import AudioStore, RunOutput, ShardOutput, finished_shard
 from .stage import SR, Context, Item, Stage
 
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this the file holds no usable signal
+ENGINES = ("local", "ray")
 SHARD_SECONDS = 1800.0  # input audio per shard, the unit of parallel work and of resuming
 PARENT_POLL = 0.5  # seconds between a worker's checks that the main process is still there
 ERROR_CHARS = 500  # of a stage's exception message kept in its rejected record
@@ -320,7 +321,10 @@ class Pipeline:
 
     def __init__(self, stages: list[Stage], out_dir, *, seed: int = 0, workers: int = 1,
                  on_progress: Callable[[float], None] | None = None,
-                 shard_seconds: float = SHARD_SECONDS) -> None:
+                 shard_seconds: float = SHARD_SECONDS, engine: str = "local") -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        self.engine = engine
         self.stages = stages
         self.out_dir = out_dir
         self.output = RunOutput(out_dir)
@@ -340,12 +344,14 @@ class Pipeline:
     def run(self, records: Callable[[], Iterable[Record]]) -> None:
         """Run the (prepared) stages over the input, then join the shards' manifests."""
         repeated = _repeated_ids(records())
-        pool = None
-        if self.workers > 1:
-            pool = ProcessPoolExecutor(self.workers, initializer=_start_worker,
-                                       initargs=(self.stages, self.ctx, self.out_dir))
+        setup = (self.stages, self.ctx, self.out_dir)
+        if self.engine == "ray":
+            pool = RayShards(setup, self.workers)
+        elif self.workers > 1:
+            pool = ProcessPoolExecutor(self.workers, initializer=_start_worker, initargs=setup)
         else:
-            _init_worker(self.stages, self.ctx, self.out_dir)
+            pool = None
+            _init_worker(*setup)
         try:
             window = 2 * self.workers  # shards in flight: neither inputs nor results pile up
             pending: deque[tuple[float, Future | dict, bool]] = deque()  # in shard order
@@ -376,6 +382,44 @@ class Pipeline:
         self.shards["total"] += 1
         self.shards["reused" if reused else "computed"] += 1
         self.on_progress(seconds)
+
+
+class RayShards:
+    """One Ray task per shard, with the executor's submit/shutdown: the same shard function
+    writes into the same run folder, which every node must see. With ``RAY_ADDRESS`` set (``auto``
+    on a cluster node) curate joins that cluster; otherwise it starts a single-node Ray with
+    ``workers`` CPUs and shuts it down at the end."""
+
+    def __init__(self, setup: tuple, workers: int) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise RuntimeError("--engine ray needs Ray: pip install 'curate[ray]'") from None
+        self._ray = ray
+        self._started = not ray.is_initialized()
+        if self._started:
+            address = os.environ.get("RAY_ADDRESS")
+            options = dict(include_dashboard=False, log_to_driver=False,
+                           logging_level="WARNING")
+            if address:
+                ray.init(address=address, **options)
+            else:
+                ray.init(num_cpus=workers, **options)
+        self._setup = ray.put(setup)
+        self._task = ray.remote(num_cpus=1, max_retries=0)(_ray_shard)
+
+    def submit(self, fn, index: int, shard: list[Item]) -> Future:
+        return self._task.remote(self._setup, index, shard).future()
+
+    def shutdown(self, cancel_futures: bool = False) -> None:
+        if self._started:
+            self._ray.shutdown()
+
+
+def _ray_shard(setup: tuple, index: int, shard: list[Item]) -> dict:
+    """A shard in a Ray worker (a process that may run many tasks, of several runs)."""
+    _init_worker(*setup)
+    return _run_shard(index, shard)
 
 
 def _repeated_ids(records: Iterable[Record]) -> set[int]:
@@ -417,7 +461,7 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
                  *, seed: int = 0, workers: int = 1, source: str = "",
                  fingerprint: str = "", on_progress: Callable[[float], None] | None = None,
                  problems=None, shard_seconds: float = SHARD_SECONDS,
-                 resume: bool = True) -> dict:
+                 resume: bool = True, engine: str = "local") -> dict:
     """Run ``stages`` over ``records()`` into ``out_dir``; returns what ``run.json`` holds.
 
     ``records`` is a factory: stages with a pre-pass read the input once more before the run.
@@ -434,7 +478,7 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
     out_dir = Path(out_dir)
     with run_dir.lock(out_dir):
         pipe = Pipeline(stages, out_dir, seed=seed, workers=workers, on_progress=on_progress,
-                        shard_seconds=shard_seconds)
+                        shard_seconds=shard_seconds, engine=engine)
         t0 = time.perf_counter()
         pipe.prepare(records)
         run_dir.prepare(out_dir, run_dir.job_of(fingerprint, stages, seed, shard_seconds),
@@ -445,6 +489,7 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
             "source": source,
             "input_fingerprint": fingerprint,
             "seed": seed,
+            "engine": engine,
             "workers": pipe.workers,
             "shard_seconds": shard_seconds,
             "shards": pipe.shards,
