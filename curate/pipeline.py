@@ -193,8 +193,8 @@ def _staged(key: str, stage: Stage, upstream: Iterator[Item], ctx: Context, stat
     """
     st = stats.setdefault(key, StageStats())
     waited = 0.0
-    fed: dict[str, tuple[str, ...]] = {}  # id → sources, of each record fed in this shard
-    held: dict[str, Item] = {}  # fed and not yet come out, in feeding order
+    held: dict[int, Item] = {}  # fed and not yet come out, in feeding order, by object
+    named: dict[str, int] = {}  # the id each held item was fed under → its key in ``held``
     last: Item | None = None
     taken = 0  # records fed since the stage's generator (re)started
     upstream_failed = False
@@ -213,10 +213,16 @@ def _staged(key: str, stage: Stage, upstream: Iterator[Item], ctx: Context, stat
             if it is None:
                 return
             st.count_in(it.duration)
-            fed[it.record.id] = it.sources
-            held[it.record.id] = last = it
+            held[id(it)] = last = it
+            named[it.record.id] = id(it)
             taken += 1
             yield it
+
+    def release(key: int | None) -> bool:
+        item = held.pop(key, None) if key is not None else None
+        if item is not None:
+            named.pop(item.record.id, None)
+        return item is not None
 
     def set_aside(it: Item) -> None:
         _count_out(it, st)
@@ -238,16 +244,20 @@ def _staged(key: str, stage: Stage, upstream: Iterator[Item], ctx: Context, stat
                 h.record.extra["error"] = message
                 set_aside(h.reject(stage.name, reason))
             held.clear()
+            named.clear()
             taken = 0
             gen = stage(feed(), ctx)
             continue
         finally:
             st.time += time.perf_counter() - t0 - (waited - w0)
-        if not it.sources:  # a fresh item: from its parts, or else from the last record fed
-            parts = it.record.extra.get("parts")
-            it.sources = (tuple(s for p in parts for s in fed.get(p["id"], ())) if parts
-                          else last.sources if last else ())
-        _account(it, held)
+        # What the output accounts for: itself, when it is an item that was fed in; the items it
+        # was made from (Item.slice, Item.merge); else, built by hand, the last record fed.
+        came_out = release(id(it) if id(it) in held else None)
+        for parent in it.parents:
+            came_out = release(named.get(parent)) or came_out
+        if not (came_out or it.parents or it.sources) and last is not None:
+            it.sources = last.sources
+            release(id(last) if id(last) in held else None)
         if it.rejected:
             set_aside(it)
         else:
@@ -255,23 +265,6 @@ def _staged(key: str, stage: Stage, upstream: Iterator[Item], ctx: Context, stat
             yield it
     for h in held.values():
         set_aside(h.reject(stage.name, "lost_by_stage"))
-
-
-def _account(it: Item, held: dict[str, Item]) -> None:
-    """Take out of ``held`` the fed records that the output ``it`` accounts for: those it names
-    (its own id, the ids it extends with ``#`` as in ``utt7#c0``, its ``parts``), or, when it
-    names none, those made from the same input records (a stage that renamed a record)."""
-    rid = it.record.id
-    names = [rid]
-    while "#" in rid:
-        rid = rid.rpartition("#")[0]
-        names.append(rid)
-    names += [p["id"] for p in it.record.extra.get("parts") or ()]
-    named = [held.pop(n) for n in names if n in held]
-    if not named and it.sources:
-        sources = set(it.sources)
-        for hid in [hid for hid, h in held.items() if sources.intersection(h.sources)]:
-            del held[hid]
 
 
 def _run_shard(index: int, items: list[Item]) -> dict:

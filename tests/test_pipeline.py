@@ -54,7 +54,7 @@ class Pairs(Stage):
                 rec = Record(id=f"merge:{a.record.id}+{b.record.id}", audio=a.record.audio,
                              duration=a.duration + b.duration, text=a.record.text + b.record.text,
                              extra={"parts": [{"id": a.record.id}, {"id": b.record.id}]})
-                yield Item(rec, np.concatenate([a.audio, b.audio]), changed=True)
+                yield Item.merge([a, b], rec, np.concatenate([a.audio, b.audio]))
                 buf = []
         yield from buf
 
