@@ -25,8 +25,15 @@ def run(
         help="Run directory (default: runs/NAME/<run-id>/, the id fixed by input, stages, "
              "parameters and seed).")] = None,
     force: Annotated[bool, typer.Option(
-        help="Redo a run that is already complete, or replace a complete run of another job in "
-             "--out.")] = False,
+        help="Redo a run from scratch: one that is complete, interrupted (its finished shards are "
+             "not reused), or a complete run of another job in --out.")] = False,
+    engine: Annotated[str, typer.Option(
+        help="local (worker processes on this machine) or ray (one Ray task per shard; joins "
+             "the cluster at RAY_ADDRESS, else starts a single-node Ray). The output is the "
+             "same bytes either way.")] = "local",
+    shard_hours: Annotated[float, typer.Option(
+        help="Input audio per shard, the unit of parallel work and of resuming (merge30's windows "
+             "never span two shards).")] = 0.5,
 ) -> None:
     """Run curation stages over a dataset into a run directory.
 
@@ -34,8 +41,8 @@ def run(
 
     The run directory holds manifest.jsonl (kept), eval_only.jsonl (sensitive),
     rejected.jsonl (with reason and stage), audio/ (audio the run changed) and run.json.
-    A run interrupted at any point leaves no run.json; rerunning the same command restarts it
-    cleanly. Rerunning a complete run says so; a different job in a complete --out is an error
+    A run interrupted at any point leaves no run.json; rerunning the same command resumes it,
+    reusing every finished shard, with the same output bytes. Rerunning a complete run says so; a different job in a complete --out is an error
     naming what differs. One run at a time per folder.
     """
     from . import plugin_registry, run_dir
@@ -62,14 +69,23 @@ def run(
         raise typer.Exit(2)
     seed = seed if seed is not None else int(options.get("seed", 0))
     workers = workers or os.cpu_count() or 1
+    if engine not in ("local", "ray"):
+        console.print(f"[red]error:[/] --engine must be local or ray, got {escape(engine)}")
+        raise typer.Exit(2)
+    if not shard_hours > 0:
+        console.print("[red]error:[/] --shard-hours must be a positive number of hours")
+        raise typer.Exit(2)
+    shard_seconds = round(shard_hours * 3600.0, 3)
 
     fingerprint = run_dir.file_fingerprint(manifest)
-    config = {"stages": [[s.name, s.values] for s in stages], "seed": seed}
+    config = {"stages": [[s.name, s.values] for s in stages], "seed": seed,
+              "shard_seconds": shard_seconds}
     out_dir = out or run_dir.default_dir(target, manifest, fingerprint, config)
     try:
         run_dir.check_out(out_dir, manifest)
         info, _ = run_manifest(manifest, stages, out_dir, console, "curating",
-                               fingerprint=fingerprint, workers=workers, seed=seed, force=force)
+                               fingerprint=fingerprint, workers=workers, seed=seed, force=force,
+                               shard_seconds=shard_seconds, engine=engine)
     except (run_dir.RunDirError, ParamError) as e:
         console.print(f"[red]error:[/] {escape(e)}", soft_wrap=True)
         raise typer.Exit(2)
@@ -83,7 +99,8 @@ def run(
 
 
 def run_manifest(manifest: Path, stages, out_dir: Path, console, label: str, *, fingerprint: str,
-                 workers: int, seed: int = 0, force: bool = False):
+                 workers: int, seed: int = 0, force: bool = False,
+                 shard_seconds: float | None = None, engine: str = "local"):
     """Run ``stages`` over ``manifest`` into ``out_dir`` behind an hours progress bar (``label``),
     holding the folder's lock throughout. Returns what run.json holds — None when ``out_dir``
     already holds this job complete and ``force`` is off — and the unreadable input lines (a
@@ -93,7 +110,7 @@ def run_manifest(manifest: Path, stages, out_dir: Path, console, label: str, *, 
 
     from . import run_dir
     from .console import escape
-    from .pipeline import run_pipeline
+    from .pipeline import SHARD_SECONDS, run_pipeline
     from .progress import hours_progress
 
     problems = Problems()
@@ -102,16 +119,19 @@ def run_manifest(manifest: Path, stages, out_dir: Path, console, label: str, *, 
         problems.items.clear()  # each pass re-reads the file; keep one pass's problems
         return read_manifest(manifest, problems)
 
+    shard_seconds = SHARD_SECONDS if shard_seconds is None else shard_seconds
     with run_dir.lock(out_dir) as held:
         if held.note and held.depth == 1:  # a caller holding it already said so
             console.print(f"[yellow]note:[/] {escape(held.note)}", soft_wrap=True)
-        if not force and run_dir.holds(out_dir, run_dir.job_of(fingerprint, stages, seed)):
+        if not force and run_dir.holds(out_dir, run_dir.job_of(fingerprint, stages, seed,
+                                                                shard_seconds)):
             return None, problems
         total = sum(r.duration for r in read_manifest(manifest, Problems()))
         with hours_progress(console, total, label) as advance:
             info = run_pipeline(records, stages, out_dir, seed=seed, workers=workers,
                                 source=str(manifest), fingerprint=fingerprint,
-                                on_progress=advance, problems=problems)
+                                on_progress=advance, problems=problems,
+                                shard_seconds=shard_seconds, resume=not force, engine=engine)
     return info, problems
 
 

@@ -1,24 +1,29 @@
-"""The executor: runs the stages over blocks of consecutive records, in parallel, into a run dir.
+"""The executor: runs the stages over shards of consecutive records, in parallel, into a run dir.
 
-The input is cut into blocks of about ``BLOCK_SECONDS`` of audio, fixed by the input alone. A worker
-process runs the whole pipeline over one block, as a chain of generators (datatrove-style): audio is
-decoded once per record, lazily, before the first stage that needs it; it flows through the stages
-in memory and is written once, as FLAC, by the worker, only if a stage changed it. Only records go
-back to the main process, which writes the manifests in input order. A stage that looks across
-records (merge30) therefore sees consecutive records within a block: windows never span two blocks,
-which costs at most one part-filled window per block. Because blocks do not depend on the number of
-workers and every random draw is seeded per record, the output is the same for any ``--workers``.
+The input is cut into shards of about ``SHARD_SECONDS`` of audio, fixed by the input alone. A
+worker process runs the whole pipeline over one shard, as a chain of generators (datatrove-style):
+audio is decoded once per record, lazily, before the first stage that needs it; it flows through
+the stages in memory and is written once, as FLAC, by the worker, only if a stage changed it. The
+worker writes the shard's manifests and accounting into the run folder (run_output.ShardOutput),
+renamed into place last; only its statistics go back to the main process, which keeps no
+per-record state and joins the finished shards' manifests, in order, at the end. A rerun of an
+interrupted job reuses every finished shard. A stage that looks across records (merge30) sees
+consecutive records within a shard: windows never span two shards, which costs at most one
+part-filled window per shard. Because shards do not depend on the number of workers and every
+random draw is seeded per record, the output is the same for any ``--workers``, and a resumed
+run's output is byte-identical to an uninterrupted one.
 """
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
 import signal
 import sys
 import threading
 import time
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
@@ -27,11 +32,12 @@ import numpy as np
 from manifests import Record
 from manifests.audio import AudioError, load
 
-from .run_output import RunOutput
+from .run_output import AudioStore, RunOutput, ShardOutput, finished_shard
 from .stage import SR, Context, Item, Stage
 
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this the file holds no usable signal
-BLOCK_SECONDS = 1800.0  # input audio per unit of parallel work
+ENGINES = ("local", "ray")
+SHARD_SECONDS = 1800.0  # input audio per shard, the unit of parallel work and of resuming
 PARENT_POLL = 0.5  # seconds between a worker's checks that the main process is still there
 ERROR_CHARS = 500  # of a stage's exception message kept in its rejected record
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -61,6 +67,10 @@ class StageStats:
         self.records_in += 1
         self.seconds_in += seconds
 
+    def to_json(self) -> dict:
+        """Every field as it is (seconds, not rounded hours), for a shard's record."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
     def as_dict(self) -> dict:
         h = 3600.0
         return {"records_in": self.records_in, "records_out": self.records_out,
@@ -70,19 +80,21 @@ class StageStats:
                 "seconds": round(self.time, 3), "reasons": dict(sorted(self.reasons.items()))}
 
 
-def blocks(records: Iterable[Record], seconds: float) -> Iterator[tuple[list[Record], float]]:
-    """Consecutive records grouped into blocks of at least ``seconds`` of audio (the last may be
-    shorter), each with its total seconds."""
-    block: list[Record] = []
+def shards(items: Iterable[Item], seconds: float) -> Iterator[tuple[list[Item], float]]:
+    """Consecutive input items grouped into shards of at least ``seconds`` of audio (the last may
+    be shorter), each with its total seconds; items already rejected (repeated ids) ride along
+    with their neighbours without counting."""
+    shard: list[Item] = []
     total = 0.0
-    for rec in records:
-        block.append(rec)
-        total += rec.duration
+    for it in items:
+        shard.append(it)
+        if not it.rejected:
+            total += it.duration
         if total >= seconds:
-            yield block, total
-            block, total = [], 0.0
-    if block:
-        yield block, total
+            yield shard, total
+            shard, total = [], 0.0
+    if shard:
+        yield shard, total
 
 
 # --- work done inside worker processes (or inline with one worker) ---
@@ -90,14 +102,14 @@ def blocks(records: Iterable[Record], seconds: float) -> Iterator[tuple[list[Rec
 _W: dict = {}
 
 
-def _start_worker(stages: list[Stage], ctx: Context, output: RunOutput) -> None:
+def _start_worker(stages: list[Stage], ctx: Context, out_dir) -> None:
     """A pool worker's initializer."""
     _end_with_parent()
-    _init_worker(stages, ctx, output)
+    _init_worker(stages, ctx, out_dir)
 
 
-def _init_worker(stages: list[Stage], ctx: Context, output: RunOutput) -> None:
-    _W.update(stages=stages, ctx=ctx, output=output)
+def _init_worker(stages: list[Stage], ctx: Context, out_dir) -> None:
+    _W.update(stages=stages, ctx=ctx, out_dir=out_dir, audio=AudioStore(out_dir))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
@@ -181,8 +193,8 @@ def _staged(key: str, stage: Stage, upstream: Iterator[Item], ctx: Context, stat
     """
     st = stats.setdefault(key, StageStats())
     waited = 0.0
-    fed: dict[str, tuple[str, ...]] = {}  # id → sources, of each record fed in this block
-    held: dict[str, Item] = {}  # fed and not yet come out, in feeding order
+    held: dict[int, Item] = {}  # fed and not yet come out, in feeding order, by object
+    named: dict[str, int] = {}  # the id each held item was fed under → its key in ``held``
     last: Item | None = None
     taken = 0  # records fed since the stage's generator (re)started
     upstream_failed = False
@@ -201,14 +213,20 @@ def _staged(key: str, stage: Stage, upstream: Iterator[Item], ctx: Context, stat
             if it is None:
                 return
             st.count_in(it.duration)
-            fed[it.record.id] = it.sources
-            held[it.record.id] = last = it
+            held[id(it)] = last = it
+            named[it.record.id] = id(it)
             taken += 1
             yield it
 
+    def release(key: int | None) -> bool:
+        item = held.pop(key, None) if key is not None else None
+        if item is not None:
+            named.pop(item.record.id, None)
+        return item is not None
+
     def set_aside(it: Item) -> None:
         _count_out(it, st)
-        it.audio = None  # a block may reject much; keep only its records
+        it.audio = None  # a shard may reject much; keep only its records
         rejected.append(it)
 
     gen = stage(feed(), ctx)
@@ -226,16 +244,20 @@ def _staged(key: str, stage: Stage, upstream: Iterator[Item], ctx: Context, stat
                 h.record.extra["error"] = message
                 set_aside(h.reject(stage.name, reason))
             held.clear()
+            named.clear()
             taken = 0
             gen = stage(feed(), ctx)
             continue
         finally:
             st.time += time.perf_counter() - t0 - (waited - w0)
-        if not it.sources:  # a fresh item: from its parts, or else from the last record fed
-            parts = it.record.extra.get("parts")
-            it.sources = (tuple(s for p in parts for s in fed.get(p["id"], ())) if parts
-                          else last.sources if last else ())
-        _account(it, held)
+        # What the output accounts for: itself, when it is an item that was fed in; the items it
+        # was made from (Item.slice, Item.merge); else, built by hand, the last record fed.
+        came_out = release(id(it) if id(it) in held else None)
+        for parent in it.parents:
+            came_out = release(named.get(parent)) or came_out
+        if not (came_out or it.parents or it.sources) and last is not None:
+            it.sources = last.sources
+            release(id(last) if id(last) in held else None)
         if it.rejected:
             set_aside(it)
         else:
@@ -245,79 +267,66 @@ def _staged(key: str, stage: Stage, upstream: Iterator[Item], ctx: Context, stat
         set_aside(h.reject(stage.name, "lost_by_stage"))
 
 
-def _account(it: Item, held: dict[str, Item]) -> None:
-    """Take out of ``held`` the fed records that the output ``it`` accounts for: those it names
-    (its own id, the ids it extends with ``#`` as in ``utt7#c0``, its ``parts``), or, when it
-    names none, those made from the same input records (a stage that renamed a record)."""
-    rid = it.record.id
-    names = [rid]
-    while "#" in rid:
-        rid = rid.rpartition("#")[0]
-        names.append(rid)
-    names += [p["id"] for p in it.record.extra.get("parts") or ()]
-    named = [held.pop(n) for n in names if n in held]
-    if not named and it.sources:
-        sources = set(it.sources)
-        for hid in [hid for hid, h in held.items() if sources.intersection(h.sources)]:
-            del held[hid]
-
-
-def _run_block(records: list[Record]) -> tuple[list[Item], dict[str, StageStats]]:
-    """The whole pipeline over one block; returns its records (audio written, not returned)."""
-    stages, ctx, output = _W["stages"], _W["ctx"], _W["output"]
-    stats: dict[str, StageStats] = {}
-    rejected: list[Item] = []
-    stream: Iterator[Item] = (Item(r, None, sources=(r.id,)) for r in records)
-    for i, stage in enumerate(stages):
-        if stage.needs_audio:
-            stream = _decoded(stream, stats, rejected)
-        stream = _staged(f"{i}:{stage.name}", stage, stream, ctx, stats, rejected)
-    kept: list[Item] = []
-    write = stats.setdefault("write", StageStats())
-    for it in stream:
-        t0 = time.perf_counter()
-        output.store_audio(it)
-        write.time += time.perf_counter() - t0
-        write.count_in(it.duration)
-        _count_out(it, write)
-        it.audio = None  # the main process needs only the record
-        kept.append(it)
-    return rejected + kept, stats
+def _run_shard(index: int, items: list[Item]) -> dict:
+    """The whole pipeline over one shard, written into the run folder as a finished shard;
+    returns what its ``shard.json`` holds (statistics and accounting, no records)."""
+    stages, ctx, audio = _W["stages"], _W["ctx"], _W["audio"]
+    out = ShardOutput(_W["out_dir"], index)
+    out.open()
+    try:
+        stats: dict[str, StageStats] = {}
+        rejected: list[Item] = []
+        fresh = []
+        for it in items:
+            if it.rejected:
+                out.write(it)  # a repeated id, set aside before the stages
+            else:
+                out.count_input(it.record)
+                fresh.append(it)
+        stream: Iterator[Item] = iter(fresh)
+        for i, stage in enumerate(stages):
+            if stage.needs_audio:
+                stream = _decoded(stream, stats, rejected)
+            stream = _staged(f"{i}:{stage.name}", stage, stream, ctx, stats, rejected)
+        kept: list[Item] = []
+        write = stats.setdefault("write", StageStats())
+        for it in stream:
+            t0 = time.perf_counter()
+            audio.store(it)
+            write.time += time.perf_counter() - t0
+            write.count_in(it.duration)
+            _count_out(it, write)
+            it.audio = None
+            kept.append(it)
+        for it in rejected + kept:
+            out.write(it)
+        return out.commit({key: st.to_json() for key, st in stats.items()})
+    except BaseException:
+        out.abort()
+        raise
 
 
 # --- the driver ---
 
-def _ordered(pool, fn, args_iter: Iterable[tuple], window: int) -> Iterator:
-    """Apply ``fn`` to each args tuple, in parallel when a pool is given, yielding in input order.
-
-    At most ``window`` tasks are in flight, so neither inputs nor results pile up in memory.
-    """
-    if pool is None:
-        for args in args_iter:
-            yield fn(*args)
-        return
-    pending: deque = deque()
-    for args in args_iter:
-        pending.append(pool.submit(fn, *args))
-        if len(pending) >= window:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
-
-
 class Pipeline:
-    """Runs ``stages`` over ``records`` into ``output``; collects per-stage statistics."""
+    """Runs ``stages`` over ``records`` into the run folder ``out_dir``, shard by shard; collects
+    per-stage statistics and the accounting. Finished shards already in the folder are reused."""
 
-    def __init__(self, stages: list[Stage], output: RunOutput, *, seed: int = 0,
-                 workers: int = 1, on_progress: Callable[[float], None] | None = None,
-                 block_seconds: float = BLOCK_SECONDS) -> None:
+    def __init__(self, stages: list[Stage], out_dir, *, seed: int = 0, workers: int = 1,
+                 on_progress: Callable[[float], None] | None = None,
+                 shard_seconds: float = SHARD_SECONDS, engine: str = "local") -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        self.engine = engine
         self.stages = stages
-        self.output = output
+        self.out_dir = out_dir
+        self.output = RunOutput(out_dir)
         self.ctx = Context(seed=seed)
         self.workers = max(1, workers)
         self.on_progress = on_progress or (lambda seconds: None)
-        self.block_seconds = block_seconds
+        self.shard_seconds = shard_seconds
         self.stats: dict[str, StageStats] = {}
+        self.shards = {"total": 0, "reused": 0, "computed": 0}
 
     def prepare(self, records: Callable[[], Iterable[Record]]) -> None:
         """The stages' pre-passes over the input, before any audio is read."""
@@ -326,39 +335,110 @@ class Pipeline:
                 stage.prepare(records(), self.ctx)
 
     def run(self, records: Callable[[], Iterable[Record]]) -> None:
-        """Run the (prepared) stages over the input into the output."""
-        pool = None
-        if self.workers > 1:
-            pool = ProcessPoolExecutor(self.workers, initializer=_start_worker,
-                                       initargs=(self.stages, self.ctx, self.output))
+        """Run the (prepared) stages over the input, then join the shards' manifests."""
+        repeated = _repeated_ids(records())
+        setup = (self.stages, self.ctx, self.out_dir)
+        if self.engine == "ray":
+            pool = RayShards(setup, self.workers)
+        elif self.workers > 1:
+            pool = ProcessPoolExecutor(self.workers, initializer=_start_worker, initargs=setup)
         else:
-            _init_worker(self.stages, self.ctx, self.output)
+            pool = None
+            _init_worker(*setup)
         try:
-            sizes: deque[float] = deque()  # input seconds of the blocks in flight, in order
-
-            def tasks():
-                for block, total in blocks(self._unique(records()), self.block_seconds):
-                    sizes.append(total)
-                    yield (block,)
-
-            for items, stats in _ordered(pool, _run_block, tasks(), 2 * self.workers):
-                for key, st in stats.items():
-                    self.stats.setdefault(key, StageStats()).add(st)
-                for it in items:
-                    self.output.write(it)
-                self.on_progress(sizes.popleft())
+            window = 2 * self.workers  # shards in flight: neither inputs nor results pile up
+            pending: deque[tuple[float, Future | dict, bool]] = deque()  # in shard order
+            for index, (shard, seconds) in enumerate(
+                    shards(_unique(records(), repeated), self.shard_seconds)):
+                done = finished_shard(self.out_dir, index)
+                if done is not None:
+                    pending.append((seconds, done, True))
+                elif pool is None:
+                    pending.append((seconds, _run_shard(index, shard), False))
+                else:
+                    pending.append((seconds, pool.submit(_run_shard, index, shard), False))
+                while pending and (len(pending) > window
+                                   or not isinstance(pending[0][1], Future)):
+                    self._finish(*pending.popleft())
+            while pending:
+                self._finish(*pending.popleft())
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
+        self.output.join(self.shards["total"])
 
-    def _unique(self, records: Iterable[Record]) -> Iterator[Record]:
-        """Count every input record; set a second record under an existing id aside."""
-        for rec in records:
-            if rec.id in self.output.outcome:
-                self.output.write(Item(rec, None).reject("input", "duplicate_id"))
+    def _finish(self, seconds: float, result: Future | dict, reused: bool) -> None:
+        summary = result.result() if isinstance(result, Future) else result
+        for key, raw in summary["stats"].items():
+            self.stats.setdefault(key, StageStats()).add(StageStats(**raw))
+        self.output.add(summary["accounting"])
+        self.shards["total"] += 1
+        self.shards["reused" if reused else "computed"] += 1
+        self.on_progress(seconds)
+
+
+class RayShards:
+    """One Ray task per shard, with the executor's submit/shutdown: the same shard function
+    writes into the same run folder, which every node must see. With ``RAY_ADDRESS`` set (``auto``
+    on a cluster node) curate joins that cluster; otherwise it starts a single-node Ray with
+    ``workers`` CPUs and shuts it down at the end."""
+
+    def __init__(self, setup: tuple, workers: int) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise RuntimeError("--engine ray needs Ray: pip install 'curate[ray]'") from None
+        self._ray = ray
+        self._started = not ray.is_initialized()
+        if self._started:
+            address = os.environ.get("RAY_ADDRESS")
+            options = dict(include_dashboard=False, log_to_driver=False,
+                           logging_level="WARNING")
+            if address:
+                ray.init(address=address, **options)
+            else:
+                ray.init(num_cpus=workers, **options)
+        self._setup = ray.put(setup)
+        self._task = ray.remote(num_cpus=1, max_retries=0)(_ray_shard)
+
+    def submit(self, fn, index: int, shard: list[Item]) -> Future:
+        return self._task.remote(self._setup, index, shard).future()
+
+    def shutdown(self, cancel_futures: bool = False) -> None:
+        if self._started:
+            self._ray.shutdown()
+
+
+def _ray_shard(setup: tuple, index: int, shard: list[Item]) -> dict:
+    """A shard in a Ray worker (a process that may run many tasks, of several runs)."""
+    _init_worker(*setup)
+    return _run_shard(index, shard)
+
+
+def _repeated_ids(records: Iterable[Record]) -> set[int]:
+    """The 64-bit hashes of ids that occur more than once: 8 bytes a record while reading, so
+    the main process need not keep every id to set repeats aside."""
+    hashes = np.fromiter((_id_hash(r.id) for r in records), dtype=np.uint64)
+    values, counts = np.unique(hashes, return_counts=True)
+    return set(values[counts > 1].tolist())
+
+
+def _id_hash(rid: str) -> int:
+    return int.from_bytes(hashlib.blake2b(rid.encode("utf-8", "surrogatepass"),
+                                          digest_size=8).digest(), "little")
+
+
+def _unique(records: Iterable[Record], repeated: set[int]) -> Iterator[Item]:
+    """Every input record as an item; a second record under an id already seen is set aside
+    (only ids whose hash repeats are remembered)."""
+    seen: set[str] = set()
+    for rec in records:
+        if repeated and _id_hash(rec.id) in repeated:
+            if rec.id in seen:
+                yield Item(rec, None).reject("input", "duplicate_id")
                 continue
-            self.output.count_input(rec)
-            yield rec
+            seen.add(rec.id)
+        yield Item(rec, None, sources=(rec.id,))
 
 
 def _stage_order(key: str) -> tuple:
@@ -373,13 +453,16 @@ def _stage_order(key: str) -> tuple:
 def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], out_dir,
                  *, seed: int = 0, workers: int = 1, source: str = "",
                  fingerprint: str = "", on_progress: Callable[[float], None] | None = None,
-                 problems=None, block_seconds: float = BLOCK_SECONDS) -> dict:
+                 problems=None, shard_seconds: float = SHARD_SECONDS,
+                 resume: bool = True, engine: str = "local") -> dict:
     """Run ``stages`` over ``records()`` into ``out_dir``; returns what ``run.json`` holds.
 
     ``records`` is a factory: stages with a pre-pass read the input once more before the run.
     ``problems`` (a manifests.Problems the factory fills) lists unreadable input lines in run.json.
     The folder is locked for the run (see run_dir.lock) and cleared only once the stages'
-    pre-passes have succeeded; it records the job it holds (input, stages, seed, code version).
+    pre-passes have succeeded; it records the job it holds (input, stages, seed, shard size, code
+    version). With ``resume``, the finished shards of an interrupted run of the same job are
+    reused; the output is the same bytes either way.
     """
     from pathlib import Path
 
@@ -387,33 +470,30 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
 
     out_dir = Path(out_dir)
     with run_dir.lock(out_dir):
-        output = RunOutput(out_dir)
-        pipe = Pipeline(stages, output, seed=seed, workers=workers, on_progress=on_progress,
-                        block_seconds=block_seconds)
+        pipe = Pipeline(stages, out_dir, seed=seed, workers=workers, on_progress=on_progress,
+                        shard_seconds=shard_seconds, engine=engine)
         t0 = time.perf_counter()
         pipe.prepare(records)
-        run_dir.prepare(out_dir, run_dir.job_of(fingerprint, stages, seed))
-        output.open()
-        try:
-            pipe.run(records)
-        except BaseException:
-            output.abort()
-            raise
-        output.commit()
+        run_dir.prepare(out_dir, run_dir.job_of(fingerprint, stages, seed, shard_seconds),
+                        resume=resume)
+        pipe.run(records)
         info = {
             "status": "complete",
             "source": source,
             "input_fingerprint": fingerprint,
             "seed": seed,
+            "engine": engine,
             "workers": pipe.workers,
-            "block_seconds": block_seconds,
+            "shard_seconds": shard_seconds,
+            "shards": pipe.shards,
             "stages": [{"name": s.name, "params": s.json_values()} for s in stages],
             "versions": run_dir.versions(),
             "wall_seconds": round(time.perf_counter() - t0, 3),
             "per_stage": {k: pipe.stats[k].as_dict() for k in sorted(pipe.stats, key=_stage_order)},
-            "accounting": output.accounting(),
-            "files": output.files(),
+            "accounting": pipe.output.accounting(),
+            "files": pipe.output.files(),
             "input_problems": [str(p) for p in problems or ()],
         }
         run_dir.write_run_json(out_dir, info)
+        pipe.output.clear_shards()
     return info

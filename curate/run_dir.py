@@ -19,6 +19,8 @@ from typing import Iterator
 from manifests import Problems, atomic_write_text, read_manifest
 from manifests.rundir import MARKER, RUN_JSON, RunDirError, open_run, sha256_of
 
+from .run_output import SHARDS
+
 LOCK = ".curate-lock"   # flock-ed by the run that owns the folder; holds "pid host"
 PACKAGES = ("curate", "numpy", "soundfile", "soxr", "webrtcvad-wheels",
             "silero-vad", "torch")
@@ -46,12 +48,13 @@ def default_dir(target: str, manifest: Path, fingerprint: str, config: dict,
 
 # --- the job a run directory holds ---
 
-def job_of(fingerprint: str, stages, seed: int) -> dict:
-    """What fixes a run's output: input, stages and parameters, seed, code version (as JSON
-    reads it back, so a stored job compares equal)."""
+def job_of(fingerprint: str, stages, seed: int, shard_seconds: float) -> dict:
+    """What fixes a run's output: input, stages and parameters, seed, shard size (merge30's windows
+    never span two shards), code version (as JSON reads it back, so a stored job compares
+    equal)."""
     job = {"input": fingerprint,
            "stages": [{"name": s.name, "params": s.json_values()} for s in stages],
-           "seed": seed, "version": _version("curate")}
+           "seed": seed, "shard_seconds": shard_seconds, "version": _version("curate")}
     return json.loads(json.dumps(job))
 
 
@@ -100,6 +103,8 @@ def job_differences(old: dict, new: dict) -> list[str]:
                     out.append(f"{b['name']}.{p} {a['params'].get(p)!r} → {b['params'].get(p)!r}")
     if old.get("seed") != new["seed"]:
         out.append(f"seed {old.get('seed')} → {new['seed']}")
+    if old.get("shard_seconds") != new["shard_seconds"]:
+        out.append(f"shard seconds {old.get('shard_seconds')} → {new['shard_seconds']}")
     if old.get("version") != new["version"]:
         out.append(f"curate version {old.get('version')} → {new['version']}")
     return out
@@ -207,20 +212,26 @@ def _holder(fd: int, wait: float = 0.0) -> str | None:
         time.sleep(0.05)
 
 
-def prepare(out_dir: Path, job: dict) -> None:
-    """Make ``out_dir`` (held with :func:`lock`) empty but for its lock, marked as a run directory
-    of ``job``. A leftover of an interrupted run is removed: runs restart cleanly rather than
-    resume."""
+def prepare(out_dir: Path, job: dict, resume: bool = False) -> bool:
+    """Make ``out_dir`` (held with :func:`lock`) ready for ``job``: empty but for its lock, marked
+    as a run directory of the job. With ``resume``, an interrupted run of the same job keeps its
+    finished shards and their audio (run_output), and the rest is removed; otherwise everything
+    is. Returns whether anything was kept for reuse."""
     if out_dir.resolve() not in _held:
         raise RunDirError(f"{out_dir} is not locked by this process")
+    keep = {LOCK}
+    resuming = resume and stored_job(out_dir) == job and not (out_dir / RUN_JSON).exists()
+    if resuming:
+        keep |= {SHARDS, "audio"}
     for child in out_dir.iterdir():
-        if child.name == LOCK:
+        if child.name in keep:
             continue
         if child.is_dir() and not child.is_symlink():
             shutil.rmtree(child)
         else:
             child.unlink()
     atomic_write_text(out_dir / MARKER, json.dumps({"curate_run": 1, "job": job}, indent=1) + "\n")
+    return resuming
 
 
 def versions() -> dict:

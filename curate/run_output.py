@@ -1,19 +1,28 @@
-"""A run directory: kept, eval-only and rejected manifests, changed audio, and source accounting.
+"""What a run writes: each shard's manifests, audio and accounting, then the run's manifests.
 
-Manifests are written to temp files and renamed into place when the run completes; ``run.json``
-is written last and is what marks a run directory complete.
+A shard (a block of consecutive input records, fixed by the input alone) is written by the worker
+that ran it, into ``shards/NNNNNN/`` under the run directory: its part of each manifest, with audio
+paths relative to the run directory, and ``shard.json`` (statistics and accounting). The folder is
+filled under a temporary name and renamed into place last, so a finished shard is whole and an
+unfinished one is absent: an interrupted run reuses every finished shard. The main process keeps
+no per-record state; at the end it joins the shards' manifests, in order, into the run's own
+(moved into place all together or not at all), and adds up their accounting.
 """
 from __future__ import annotations
 
 import hashlib
 import io
+import json
+import os
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from manifests import ManifestWriter
+from manifests.jsonl import temp_path
 from manifests.rundir import KINDS, file_name
 
 from .stage import SR, Item
@@ -24,6 +33,8 @@ OUTCOMES = {KEPT: "kept", EVAL_ONLY: "eval_only", REJECTED: "rejected"}
 # UTF-8 bytes of an id kept readable in its file name: file systems allow 255 bytes a name, and
 # a CJK Extension-B character takes 4, so a character count is no bound.
 READABLE_BYTES = 120
+SHARDS = "shards"
+SHARD_JSON = "shard.json"
 
 
 def audio_name(record_id: str) -> str:
@@ -35,40 +46,17 @@ def audio_name(record_id: str) -> str:
     return f"{readable.decode(errors='ignore')}-{digest}.flac"  # a cut character is dropped
 
 
-class RunOutput:
+class AudioStore:
+    """Writes the audio a stage changed, once, in the worker; the record then points at it."""
+
     def __init__(self, out_dir: Path) -> None:
-        self.dir = Path(out_dir)
-        self.audio_dir = self.dir / "audio"
-        self.writers = {kind: ManifestWriter(self.dir / file_name(kind)) for kind in KINDS}
-        self.outcome: dict[str, int] = {}   # input id → best outcome of its pieces
-        self.source_seconds: dict[str, float] = {}  # input id → seconds, in input order
-        self.row_seconds = {name: 0.0 for name in self.writers}
-        self.reasons: dict[str, int] = {}
+        self.dir = Path(out_dir) / "audio"
 
-    def __getstate__(self):  # workers need only where to put audio
-        return {"dir": self.dir, "audio_dir": self.audio_dir}
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-
-    def open(self) -> None:
-        self.audio_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            for w in self.writers.values():
-                w.open()
-        except BaseException:
-            self.abort()
-            raise
-
-    def count_input(self, record) -> None:
-        self.outcome[record.id] = REJECTED
-        self.source_seconds[record.id] = record.duration
-
-    def store_audio(self, item: Item) -> None:
-        """Encode a changed item's audio once (in a worker); the record then points at it."""
+    def store(self, item: Item) -> None:
         if not item.changed:
             return
-        path = self.audio_dir / audio_name(item.record.id)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.dir / audio_name(item.record.id)
         flac = io.BytesIO()  # encoded in memory, so a write error is Python's, naming the file
         sf.write(flac, np.clip(item.audio, -1.0, 1.0), SR, format="FLAC", subtype="PCM_16")
         try:
@@ -83,59 +71,153 @@ class RunOutput:
         rec.sample_rate, rec.channels = SR, 1
         item.changed = False
 
+
+def shard_dir(out_dir: Path, index: int) -> Path:
+    return Path(out_dir) / SHARDS / f"{index:06d}"
+
+
+class ShardOutput:
+    """One shard's manifests and accounting, written in the worker that runs the shard."""
+
+    def __init__(self, out_dir: Path, index: int) -> None:
+        self.out_dir = Path(out_dir)
+        self.final = shard_dir(out_dir, index)
+        self.tmp = temp_path(self.final)
+        self.writers = {kind: ManifestWriter(self.tmp / file_name(kind), base=self.out_dir)
+                        for kind in KINDS}
+        self.outcome: dict[str, int] = {}   # input id → best outcome of its pieces
+        self.source_seconds: dict[str, float] = {}  # input id → seconds, in input order
+        self.row_seconds = {kind: 0.0 for kind in KINDS}
+        self.reasons: dict[str, int] = {}
+
+    def open(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)  # a leftover of a killed worker
+        self.tmp.mkdir(parents=True)
+        for w in self.writers.values():
+            w.open()
+
+    def count_input(self, record) -> None:
+        self.outcome[record.id] = REJECTED
+        self.source_seconds[record.id] = record.duration
+
     def write(self, item: Item) -> None:
         rec = item.record
         if item.rejected:
-            name, outcome = "rejected", REJECTED
+            kind, outcome = "rejected", REJECTED
             rec.extra["reason"], rec.extra["stage"] = item.rejected, item.rejected_by
             self.reasons[item.rejected] = self.reasons.get(item.rejected, 0) + 1
         elif rec.split == "eval_only":
-            name, outcome = "eval_only", EVAL_ONLY
+            kind, outcome = "eval_only", EVAL_ONLY
         else:
-            name, outcome = "manifest", KEPT
-        self.writers[name].write(rec)
-        self.row_seconds[name] += rec.duration
+            kind, outcome = "manifest", KEPT
+        self.writers[kind].write(rec)
+        self.row_seconds[kind] += rec.duration
         for src in item.sources:
             if self.outcome.get(src, REJECTED) < outcome:
                 self.outcome[src] = outcome
 
-    def commit(self) -> None:
-        """All manifests move into place, or none: a failed rename or flush removes the rest."""
-        done = []
-        try:
-            for w in self.writers.values():
-                w.commit()
-                done.append(w.path)
-        except BaseException:
-            self.abort()
-            for path in done:
-                path.unlink(missing_ok=True)
-            raise
+    def commit(self, stats: dict) -> dict:
+        """Close the manifests, write ``shard.json`` and move the shard into place; returns what
+        ``shard.json`` holds."""
+        for w in self.writers.values():
+            w.commit()
+        summary = {"stats": stats, "accounting": self._accounting()}
+        (self.tmp / SHARD_JSON).write_text(json.dumps(summary), encoding="utf-8")
+        shutil.rmtree(self.final, ignore_errors=True)
+        os.replace(self.tmp, self.final)
+        return summary
 
     def abort(self) -> None:
         for w in self.writers.values():
             w.abort()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _accounting(self) -> dict:
+        """This shard's inputs, seconds summed in input order, by where they ended."""
+        records = {name: 0 for name in OUTCOMES.values()}
+        seconds = {name: 0.0 for name in OUTCOMES.values()}
+        for src, outcome in self.outcome.items():
+            records[OUTCOMES[outcome]] += 1
+            seconds[OUTCOMES[outcome]] += self.source_seconds[src]
+        input_seconds = 0.0
+        for s in self.source_seconds.values():
+            input_seconds += s
+        return {"input_records": len(self.source_seconds), "input_seconds": input_seconds,
+                "records": records, "seconds": seconds,
+                "rows": {k: w.count for k, w in self.writers.items()},
+                "row_seconds": dict(self.row_seconds), "reasons": dict(self.reasons)}
+
+
+def finished_shard(out_dir: Path, index: int) -> dict | None:
+    """What a finished shard's ``shard.json`` holds, or None when the shard is not finished."""
+    try:
+        return json.loads((shard_dir(out_dir, index) / SHARD_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+class RunOutput:
+    """The main process's side: adds up the shards' accounting and joins their manifests."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.dir = Path(out_dir)
+        self.totals: dict = {"input_records": 0, "input_seconds": 0.0,
+                             "records": {name: 0 for name in OUTCOMES.values()},
+                             "seconds": {name: 0.0 for name in OUTCOMES.values()},
+                             "rows": {k: 0 for k in KINDS}, "row_seconds": {k: 0.0 for k in KINDS},
+                             "reasons": {}}
+        self.writers: dict[str, ManifestWriter] = {}
+
+    def add(self, accounting: dict) -> None:
+        """One shard's accounting, in shard order."""
+        t = self.totals
+        t["input_records"] += accounting["input_records"]
+        t["input_seconds"] += accounting["input_seconds"]
+        for key in ("records", "seconds", "rows", "row_seconds", "reasons"):
+            for name, value in accounting[key].items():
+                t[key][name] = t[key].get(name, 0) + value
+
+    def join(self, shards: int) -> None:
+        """The run's manifests from its ``shards`` finished shards, all moved into place together,
+        or none; the shards are removed once the run is recorded (see :meth:`clear_shards`)."""
+        self.writers = {kind: ManifestWriter(self.dir / file_name(kind)) for kind in KINDS}
+        done = []
+        try:
+            for w in self.writers.values():
+                w.open()
+            for index in range(shards):
+                folder = shard_dir(self.dir, index)
+                for kind, w in self.writers.items():
+                    with open(folder / file_name(kind), "rb") as f:
+                        for block in iter(lambda: f.read(1 << 20), b""):
+                            w.write_bytes(block)
+            for w in self.writers.values():
+                w.commit()
+                done.append(w.path)
+        except BaseException:
+            for w in self.writers.values():
+                w.abort()
+            for path in done:
+                path.unlink(missing_ok=True)
+            raise
+
+    def clear_shards(self) -> None:
+        shutil.rmtree(self.dir / SHARDS, ignore_errors=True)
 
     def files(self) -> dict:
         """What run.json records of each manifest, so readers can tell it is the one written."""
-        return {w.path.name: {"rows": w.count, "sha256": w.sha256} for w in self.writers.values()}
+        return {w.path.name: {"rows": self.totals["rows"][kind], "sha256": w.sha256}
+                for kind, w in self.writers.items()}
 
     def accounting(self) -> dict:
         """Input records and hours split by where they ended; balanced by construction."""
-        counts = {name: 0 for name in OUTCOMES.values()}
-        hours = {name: 0.0 for name in OUTCOMES.values()}
-        for src, outcome in self.outcome.items():
-            counts[OUTCOMES[outcome]] += 1
-            hours[OUTCOMES[outcome]] += self.source_seconds[src] / 3600
-        input_seconds = 0.0
-        for seconds in self.source_seconds.values():  # in input order, one by one, as counted
-            input_seconds += seconds
+        t, h = self.totals, 3600.0
         return {
-            "input_records": len(self.source_seconds),
-            "input_hours": round(input_seconds / 3600, 6),
-            "records": counts,
-            "hours": {k: round(v, 6) for k, v in hours.items()},
-            "rows": {name: w.count for name, w in self.writers.items()},
-            "row_hours": {k: round(v / 3600, 6) for k, v in self.row_seconds.items()},
-            "rejected_reasons": dict(sorted(self.reasons.items())),
+            "input_records": t["input_records"],
+            "input_hours": round(t["input_seconds"] / h, 6),
+            "records": dict(t["records"]),
+            "hours": {k: round(v / h, 6) for k, v in t["seconds"].items()},
+            "rows": dict(t["rows"]),
+            "row_hours": {k: round(v / h, 6) for k, v in t["row_seconds"].items()},
+            "rejected_reasons": dict(sorted(t["reasons"].items())),
         }

@@ -67,4 +67,8 @@ def print_run_summary(console, info: dict, out_dir) -> None:
         console.print(f"[yellow]{len(info['input_problems'])} unreadable input line(s):[/]")
         for p in info["input_problems"][:20]:
             console.print(f"  {escape(p)}")
+    shards = info.get("shards")
+    if shards and shards["reused"]:
+        console.print(f"resumed: {shards['reused']} of {shards['total']} shards reused from the "
+                      f"interrupted run, {shards['computed']} computed")
     console.print(f"[green]run directory:[/] {escape(out_dir)}  ({info['wall_seconds']:.1f} s)")

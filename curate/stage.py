@@ -109,6 +109,7 @@ class Item:
     rejected: str | None = None       # reason, when a stage rejected the item
     rejected_by: str | None = None    # that stage's name
     sources: tuple[str, ...] = ()     # ids of the input records this item came from (accounting)
+    parents: tuple[str, ...] = ()     # ids of the items fed to the stage that this one was made of
 
     @property
     def duration(self) -> float:
@@ -131,7 +132,14 @@ class Item:
             {**s, "start": round(s["start"] - start, 3), "end": round(s["end"] - start, 3)}
             for s in self.record.segments if s["start"] >= start - 1e-6 and s["end"] <= end + 1e-6]
         audio = None if self.audio is None else self.audio[a:b]
-        return Item(rec, audio, self.changed, sources=self.sources)
+        return Item(rec, audio, self.changed, sources=self.sources, parents=(self.record.id,))
+
+    @classmethod
+    def merge(cls, items: list["Item"], record: Record, audio: np.ndarray) -> "Item":
+        """A new item made of ``items`` (a packed window): it carries their provenance, so the
+        executor knows every part came out, and which input records it holds."""
+        return cls(record, audio, changed=True, sources=tuple(s for it in items for s in it.sources),
+                   parents=tuple(it.record.id for it in items))
 
 
 def _shift(intervals, start: float, end: float):

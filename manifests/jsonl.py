@@ -72,9 +72,10 @@ class ManifestWriter:
     was written is kept as it is written, so a run can record it without reading the file again.
     """
 
-    def __init__(self, path) -> None:
+    def __init__(self, path, base=None) -> None:
         self.path = Path(path)
-        self.base = self.path.resolve().parent
+        # audio paths are written relative to ``base`` (default: the manifest's folder)
+        self.base = Path(base).resolve() if base is not None else self.path.resolve().parent
         self.tmp = temp_path(self.path)
         self.count = 0
         self._f = None
@@ -125,6 +126,15 @@ class ManifestWriter:
             raise _named(e, self.path, self.tmp)
         self._sha256.update(line)
         self.count += 1
+
+    def write_bytes(self, data: bytes) -> None:
+        """Whole manifest lines as bytes, already written once for this folder (joining the
+        parts of a manifest); ``count`` is the caller's to keep."""
+        try:
+            self._f.write(data)
+        except OSError as e:
+            raise _named(e, self.path, self.tmp)
+        self._sha256.update(data)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:

@@ -114,8 +114,7 @@ class Merge30(Stage):
             lineage=[self.lineage(parts=[{"id": r.id, "lineage": r.lineage} for r in recs])],
             extra=extra,
         )
-        return Item(rec, audio, changed=True,
-                    sources=tuple(s for it in window for s in it.sources))
+        return Item.merge(window, rec, audio)
 
 
 _MISSING = object()

@@ -52,7 +52,8 @@ class Sample(Stage):
         if self.chosen is None:
             raise RuntimeError("sample: prepare() must see the input records before the run")
         for item in items:
-            if not any(is_chosen(i, self.chosen) for i in source_ids(item.record)):
+            # the input records it holds: itself, the parts of a window, the source of a chunk
+            if not self.chosen.intersection(item.sources or (item.record.id,)):
                 item.reject(self.name, "not_sampled")
             yield item
 
@@ -106,24 +107,3 @@ def take_prefix(order: list[tuple[str, float]], hours: float | None,
         total += dur
         out.append(rid)
     return out
-
-
-def source_ids(rec: Record) -> list[str]:
-    """The ids a record was made from: its merged parts, or itself."""
-    parts = rec.extra.get("parts")
-    return [p["id"] for p in parts] if parts else [rec.id]
-
-
-def is_chosen(record_id: str, chosen: set[str]) -> bool:
-    """Whether ``record_id``, or the input record it was derived from, is in the subset.
-
-    Derived ids extend their parent's with ``#…`` (``utt7#c0#noise``); input ids may contain
-    ``#`` themselves, so each prefix is tried, longest first.
-    """
-    while True:
-        if record_id in chosen:
-            return True
-        head, sep, _ = record_id.rpartition("#")
-        if not sep:
-            return False
-        record_id = head

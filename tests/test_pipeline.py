@@ -54,7 +54,7 @@ class Pairs(Stage):
                 rec = Record(id=f"merge:{a.record.id}+{b.record.id}", audio=a.record.audio,
                              duration=a.duration + b.duration, text=a.record.text + b.record.text,
                              extra={"parts": [{"id": a.record.id}, {"id": b.record.id}]})
-                yield Item(rec, np.concatenate([a.audio, b.audio]), changed=True)
+                yield Item.merge([a, b], rec, np.concatenate([a.audio, b.audio]))
                 buf = []
         yield from buf
 
@@ -80,9 +80,9 @@ def corpus(tmp_path):
     return manifest
 
 
-def _run(manifest, out, stages, workers=1, seed=0, block_seconds=1800.0):
+def _run(manifest, out, stages, workers=1, seed=0, shard_seconds=1800.0):
     return run_pipeline(lambda: read_manifest(manifest), stages, out, seed=seed, workers=workers,
-                        block_seconds=block_seconds)
+                        shard_seconds=shard_seconds)
 
 
 def test_routing_accounting_and_bad_audio(corpus, tmp_path):
@@ -183,8 +183,8 @@ def test_blocks_fix_the_output_whatever_the_workers(corpus, tmp_path):
     """With blocks of ~5 s of input, 1 and 2 workers give the same bytes, and a stream stage
     never packs records of two blocks together."""
     stages = lambda: [DropTagged(), Pairs(), Gain()]  # noqa: E731
-    info = _run(corpus, tmp_path / "a", stages(), workers=1, seed=1, block_seconds=5.0)
-    _run(corpus, tmp_path / "b", stages(), workers=2, seed=1, block_seconds=5.0)
+    info = _run(corpus, tmp_path / "a", stages(), workers=1, seed=1, shard_seconds=5.0)
+    _run(corpus, tmp_path / "b", stages(), workers=2, seed=1, shard_seconds=5.0)
     for name in ("manifest.jsonl", "eval_only.jsonl", "rejected.jsonl"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     # u0-u1 (4.1 s) | u2-u3 | u4-u5 | u6-u7 | bad files: pairs form inside each block only

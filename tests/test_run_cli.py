@@ -103,22 +103,44 @@ def test_pipeline_file(plugin_site, manifest, tmp_path):
     assert info["seed"] == 3 and info["stages"][0]["params"]["mark"] == "。"
 
 
-def test_sigkill_leaves_no_complete_manifest_and_rerun_restarts(plugin_site, manifest, tmp_path):
-    out = tmp_path / "run"
-    args = ["run", str(manifest), "--plugins", "shout", "--set", "shout.delay=0.05",
-            "--out", str(out), "--workers", "1"]
-    env = {**os.environ, "PYTHONPATH": str(plugin_site)}
+def run_files(out) -> dict[str, bytes]:
+    """Every file a run leaves, but run.json (wall times), by path within the run folder."""
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and p.name not in ("run.json", ".curate-lock")}
+
+
+def test_sigkill_then_rerun_resumes_with_the_same_bytes(plugin_site, manifest, tmp_path):
+    """A run killed with SIGKILL mid-way leaves no manifest and no run.json; rerunning the same
+    command reuses the finished shards, computes the rest, and writes exactly the bytes of an
+    uninterrupted run."""
+    common = ["--plugins", "shout,noise", "--set", "shout.delay=0.05", "--shard-hours", "0.0025",
+              "--workers", "1"]   # 9 s shards: four 2.5 s records each, 10 shards
+    whole = tmp_path / "whole"
+    res = curate(["run", str(manifest), *common, "--out", str(whole)], plugin_site, tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert json.loads((whole / "run.json").read_text())["shards"] == {
+        "total": 10, "reused": 0, "computed": 10}
+
+    out = tmp_path / "killed"
+    args = ["run", str(manifest), *common, "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": f"{plugin_site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     proc = subprocess.Popen([sys.executable, "-m", "curate", *args], env=env, cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
-    while time.time() < deadline and not list(out.glob(".manifest.jsonl.*.tmp")):
-        time.sleep(0.05)  # the run has started writing its outputs
-    time.sleep(0.5)  # 40 records x 0.05 s: the stage is mid-way
+    while time.time() < deadline and not (out / "shards" / "000002").exists():
+        time.sleep(0.02)  # three shards finished, seven to go (4 x 0.05 s each)
     assert proc.poll() is None, "the run finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (out / "manifest.jsonl").exists() and not (out / "run.json").exists()
-    res = curate(args[:-4] + ["--out", str(out)], plugin_site, tmp_path)
+
+    res = curate(args, plugin_site, tmp_path)
     assert res.returncode == 0, res.stderr
+    shards = json.loads((out / "run.json").read_text())["shards"]
+    assert shards["total"] == 10 and shards["reused"] >= 3 and shards["computed"] >= 1
+    assert shards["reused"] + shards["computed"] == 10
+    assert f"{shards['reused']} of 10 shards reused" in " ".join(res.stderr.split())
+    assert run_files(out) == run_files(whole)   # manifests, audio, marker: the same bytes
+    assert not list(out.rglob("*.tmp")) and not (out / "shards").exists()
     assert len(list(read_manifest(out / "manifest.jsonl"))) == 40
-    assert not list(out.glob(".*.tmp"))
+

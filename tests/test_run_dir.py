@@ -226,7 +226,7 @@ def test_killing_the_main_process_ends_its_workers(plugin_site, manifest, tmp_pa
     workers: set[int] = set()
     while time.time() < deadline and proc.poll() is None:
         workers = children(proc.pid)
-        if len(workers) >= 2 and list(out.glob(".manifest.jsonl.*.tmp")):
+        if len(workers) >= 2 and list(out.glob("shards/.*.tmp")):
             break
         time.sleep(0.05)
     assert proc.poll() is None and len(workers) >= 2, "the run never had its workers busy"

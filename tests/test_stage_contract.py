@@ -71,7 +71,7 @@ class Pairer(Stage):
                      extra={"parts": [{"id": a.record.id, "start": 0.0, "end": a.duration},
                                       {"id": b.record.id, "start": a.duration,
                                        "end": a.duration + b.duration}]})
-        return Item(rec, np.concatenate([a.audio, b.audio]), changed=True)
+        return Item.merge([a, b], rec, np.concatenate([a.audio, b.audio]))
 
 
 class BadPrepare(Stage):

@@ -86,18 +86,20 @@ def _share(recs, weight):
 
 
 def test_derived_and_merged_records_follow_their_source():
+    """An item follows the input records it carries (Item.sources, kept by the executor through
+    slices and merges), never what its id looks like."""
     recs = corpus(200)
     stage = Sample(records=50)
     stage.prepare(iter(recs), Context(seed=0))
     picked = stage.chosen
     inside = sorted(picked)[0]
     outside = next(r.id for r in recs if r.id not in picked)
-    derived = [Record(id=f"{inside}#c0", audio="/x", duration=3),
-               Record(id=f"{outside}#c1#noise", audio="/x", duration=3),
-               Record(id=f"merge:{outside}+{inside}", audio="/x", duration=9,
-                      extra={"parts": [{"id": outside, "start": 0, "end": 4},
-                                       {"id": inside, "start": 5, "end": 9}]})]
-    out = list(stage(iter(Item(r, None) for r in derived), Context(seed=0)))
+    derived = [Item(Record(id="window-1", audio="/x", duration=3), None, sources=(inside,)),
+               Item(Record(id=f"{inside}#c1#noise", audio="/x", duration=3), None,
+                    sources=(outside,)),
+               Item(Record(id="merge:a+b", audio="/x", duration=9), None,
+                    sources=(outside, inside))]
+    out = list(stage(iter(derived), Context(seed=0)))
     assert [it.rejected for it in out] == [None, "not_sampled", None]
 
 
