@@ -11,7 +11,7 @@ from curate.stage import SR, Context, Item, ParamError
 from manifests import Record, read_manifest
 from manifests.audio import load
 from plugins.noise import Noise, loop, mix, noise_segment
-from plugins.speech_level import intervals_mask, mean_power
+from plugins.speech_level import FRAME, HANGOVER_FRAMES, intervals_mask, mean_power
 from plugins.merge30 import Merge30
 from plugins.vad import Vad
 
@@ -83,7 +83,9 @@ def test_without_vad_the_energy_gate_finds_the_speech():
     for rec in demo_records(24):
         item = half_silent(rec)
         speech = vad.detect(item.audio[2 * SR:-2 * SR])
-        mask = intervals_mask(len(item.audio), [[s + 2, e + 2] for s, e in speech])
+        # the gate holds speech HANGOVER_FRAMES after it ends (P.56); vad's intervals do not
+        hold = HANGOVER_FRAMES * FRAME / SR
+        mask = intervals_mask(len(item.audio), [[s + 2, e + 2 + hold] for s, e in speech])
         noise = noise_segment(noise_file, 0.5, len(item.audio))
         mixed, _, scale = mix(item.audio, noise, 10.0, speech=None)
         errors.append(snr_db(item.audio, mixed / np.float32(scale), mask) - 10.0)

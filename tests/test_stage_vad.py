@@ -1,15 +1,19 @@
-"""vad stage: trimming to speech ± pad as a slice of the source, speech intervals, rejections."""
+"""vad stage: trimming to speech ± pad as a slice of the source, speech intervals, rejections,
+and the edges of real-like recordings (faint clicks, unvoiced fricatives, rumble)."""
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from typer.testing import CliRunner
 
 import curate
+from curate.cli import app
 from curate.stage import SR, Context, Item, ParamError
-from manifests import Record, read_manifest
+from manifests import Record, read_manifest, write_manifest
 from manifests.audio import load
-from plugins.vad import Vad, smooth
+from plugins.vad import Vad, _webrtc_flags, smooth
+from tests.audio_gen import speechlike, write
 
 DEMO = Path(curate.__file__).parent / "demo" / "manifest.jsonl"
 
@@ -131,3 +135,136 @@ def test_silero_backend_agrees_with_webrtc(tmp_path):
 def test_bad_parameters_are_refused(settings, message):
     with pytest.raises(ParamError, match=message):
         Vad(**settings)
+
+
+# Issue 12: trimming on real-like edges. Generated audio: speechlike() bursts, a quiet room.
+
+def room(seconds: float, seed: int, level: float = 1e-4) -> np.ndarray:
+    """A quiet room: white noise at ``level`` (1e-4: 80 dB under full scale)."""
+    return np.random.default_rng(seed).normal(0, level, int(seconds * SR)).astype(np.float32)
+
+
+def room_tone(seconds: float, seed: int, level: float = 1e-4) -> np.ndarray:
+    """A room's low-frequency hum: integrated noise, its slow drift taken out (~40-400 Hz)."""
+    walk = np.cumsum(np.random.default_rng(seed).standard_normal(int(seconds * SR)))
+    tone = walk - np.convolve(walk, np.ones(400) / 400, "same")
+    return (tone / np.std(tone) * level).astype(np.float32)
+
+
+def with_clicks(audio: np.ndarray, seed: int, peak_db: float = -55.0) -> np.ndarray:
+    """Faint ringing clicks (1 kHz, 5 ms decay, ~30 ms long) at ``peak_db``, 0.1-0.3 s apart,
+    to the very end (the last one cut short)."""
+    rng = np.random.default_rng(seed)
+    k = np.arange(480)
+    click = (10 ** (peak_db / 20) * np.exp(-k / 80) * np.cos(2 * np.pi * 1000 * k / SR))
+    out = audio.copy()
+    at = int(rng.uniform(0.05, 0.2) * SR)
+    while at < len(out):
+        part = click[:len(out) - at]
+        out[at:at + len(part)] += part.astype(np.float32)
+        at += int(rng.uniform(0.1, 0.3) * SR)
+    return out
+
+
+def hiss(seconds: float, level: float, seed: int) -> np.ndarray:
+    """An unvoiced /s/: noise band-limited to 4-7.5 kHz, rising and falling over ``seconds``."""
+    n = int(seconds * SR)
+    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
+    freqs = np.fft.rfftfreq(n, 1 / SR)
+    spectrum[(freqs < 4000) | (freqs > 7500)] = 0
+    s = np.fft.irfft(spectrum, n)
+    return (s / np.sqrt(np.mean(s ** 2)) * level * np.sin(np.pi * np.arange(n) / n) ** 0.3
+            ).astype(np.float32)
+
+
+def speech_edges(body: np.ndarray, at: float) -> tuple[float, float]:
+    """Where a speechlike() body placed at ``at`` s holds speech: all of it (its bursts carry
+    noise ~40 dB above the room's throughout)."""
+    return at, at + len(body) / SR
+
+
+def test_faint_clicks_in_silence_are_not_speech(tmp_path):
+    body = speechlike(2.0, seed=1, lead=0.0, tail=0.0)
+    audio = np.concatenate([with_clicks(room_tone(2.0, 1), 0), body,
+                            with_clicks(room_tone(2.0, 2), 50)])
+    first, last = speech_edges(body, 2.0)
+    # The defect: webrtcvad on its own takes the clicks for speech, far into the silences.
+    flags, frame = _webrtc_flags(audio, 2)
+    raw = smooth(flags, frame / SR, 0.3, 0.1)
+    assert raw[0][0] < first - 0.5 and raw[-1][1] > last + 0.5
+    # Now: the speech, give or take a 30 ms frame either way.
+    speech = Vad().detect(audio)
+    assert speech[0][0] == pytest.approx(first, abs=0.035)
+    assert speech[-1][1] == pytest.approx(last, abs=0.035)
+    [out] = run(Vad(), item_from(tmp_path, audio))
+    assert out.record.offset == pytest.approx(first - 0.2, abs=0.035)
+    assert out.record.offset + out.duration == pytest.approx(last + 0.2, abs=0.035)
+
+
+@pytest.mark.parametrize("level_db", [-15.0, -25.0])
+def test_unvoiced_fricatives_at_the_edges_are_speech(tmp_path, level_db):
+    """A /s/ (or Mandarin /x/, /sh/) ending or starting a clip: 0.3 s of hiss 15-25 dB under
+    the voiced speech, in a quiet room."""
+    voiced = speechlike(1.5, seed=2, lead=0.0, tail=0.0)
+    s = hiss(0.3, float(np.sqrt(np.mean(voiced ** 2))) * 10 ** (level_db / 20), seed=3)
+    audio = np.concatenate([room(1.0, 4, 1e-3), s, voiced, s, room(1.0, 5, 1e-3)])
+    start, end = 1.0, 1.0 + 0.3 + 1.5 + 0.3
+    speech = Vad(pad=0.0).detect(audio)
+    assert speech[0][0] <= start + 0.035 and speech[-1][1] >= end - 0.035
+    [out] = run(Vad(pad=0.0), item_from(tmp_path, audio))
+    assert out.record.offset <= start + 0.035
+    assert out.record.offset + out.duration >= end - 0.035
+
+
+def test_hiss_grows_the_edges_and_rumble_does_not():
+    """Of two sounds at the same power next to the speech, an /s/ counts as a fricative, an
+    engine's low-frequency rumble does not."""
+    from plugins.vad import WEBRTC_FRAME, fricative, subframe_levels
+
+    body = speechlike(1.0, seed=6, lead=0.0, tail=0.0)
+    rumble = np.convolve(np.random.default_rng(7).standard_normal(SR // 2), np.ones(64) / 64,
+                         "same")
+    rumble = (rumble / np.std(rumble) * 0.01).astype(np.float32)  # under ~250 Hz, -40 dBFS
+    s = hiss(0.5, 0.01, seed=8)
+    audio = np.concatenate([room(1.0, 8), body, s, rumble, room(1.0, 9)])
+    n = len(audio) // WEBRTC_FRAME
+    grow = fricative(*subframe_levels(audio, n, WEBRTC_FRAME))
+    frames = lambda a, b: slice(int(a * SR) // WEBRTC_FRAME, int(b * SR) // WEBRTC_FRAME)  # noqa
+    assert grow[frames(2.05, 2.45)].all()       # the hiss, but its faded ends
+    assert not grow[frames(2.5, 3.0)].any()     # the rumble
+    assert not grow[frames(3.05, 4.0)].any()    # the room
+
+
+def test_digital_silence_around_speech_is_no_background():
+    """Zeroed lead-in and tail (an editor's silence): nothing to measure a floor on, the speech
+    is still found, edge to edge."""
+    body = speechlike(2.0, seed=10, lead=0.0, tail=0.0)
+    audio = np.concatenate([np.zeros(SR, np.float32), body, np.zeros(SR, np.float32)])
+    [[start, end]] = Vad().detect(audio)
+    assert start == pytest.approx(1.0, abs=0.035) and end == pytest.approx(3.0, abs=0.035)
+
+
+def test_curate_run_vad_qc_trims_long_silences_to_the_pad(tmp_path):
+    """Through `curate run --plugins vad,qc`: 3 s of quiet room (one with faint clicks) either
+    side of 2 s of speech is trimmed to the speech +- pad (0.2 s), within one 30 ms frame."""
+    recs, edges = [], {}
+    for name, side in (("quiet", lambda s: room(3.0, s)),
+                       ("clicks", lambda s: with_clicks(room_tone(3.0, s), s))):
+        body = speechlike(2.0, seed=11, lead=0.0, tail=0.0)
+        audio = np.concatenate([side(12), body, side(13)])
+        edges[name] = speech_edges(body, 3.0)
+        path = write(tmp_path / f"{name}.wav", audio)
+        recs.append(Record(id=name, audio=path, duration=len(audio) / SR, text="打开空调"))
+    write_manifest(tmp_path / "in.jsonl", recs)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["run", str(tmp_path / "in.jsonl"), "--plugins", "vad,qc",
+                                   "--out", str(out), "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    kept = {r.id: r for r in read_manifest(out / "manifest.jsonl")}
+    rejected = out / "rejected.jsonl"
+    kept.update({r.id: r for r in read_manifest(rejected)} if rejected.exists() else {})
+    for name, (first, last) in edges.items():
+        rec = kept[name]
+        assert rec.offset == pytest.approx(first - 0.2, abs=0.035), name
+        assert rec.offset + rec.duration == pytest.approx(last + 0.2, abs=0.035), name
+        assert rec.extra["qc"]["snr_db"] > 20, name  # a quiet room: no low_snr

@@ -1,0 +1,153 @@
+"""Where `vad` trims real recordings, against a reference that two detectors and energy agree on.
+
+Reference speech, per file: the first and last 10 ms where webrtcvad (mode 2, no smoothing) and
+Silero (probability > 0.5) both say speech, each grown outward over adjacent 10 ms frames whose
+power lies 10 dB or more above the file's background (its 10th-percentile frame power), up to
+0.3 s: the unvoiced sounds at a word's edge that neither detector calls speech. For each file,
+the trimming before issue 12 (webrtcvad, hangover smoothing; frozen below as the peer) and the
+stage's trimming now (`Vad().detect`, default parameters, pad 0.2 s) are compared with it, on
+each clip in three conditions (the reference is taken on the clip as recorded and shifted):
+
+  recorded   the clip as it is
+  clicks     1.5 s of the clip's own background either side (its longer stretch outside the
+             reference speech, repeated) holding faint clicks, -52 to -61 dBFS peak, every
+             0.15-0.4 s: what made webrtcvad keep 3.35 s before the speech of a real file
+  car        1 s either side, all of it under bundled car-cabin noise at 10 dB (plugins/noise.py
+             `mix`, over the speech)
+
+  cut    reference speech outside the trimmed clip (ms; goal <= 20 in every file)
+  kept   non-speech inside the trimmed clip, before the first and after the last reference
+         speech (ms; the pad alone keeps 400; goal <= 500 in >= 90 % of files)
+
+The clips (tests/data/real/, see its README) are split: `tune` were looked at while choosing the
+stage's energy check; `test` were not, and the goals are judged on them.
+
+    python bench/vad_edges.py
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from curate.stage import SR  # noqa: E402
+from manifests.audio import load  # noqa: E402
+from plugins.noise import bundled_noise_dir, mix, noise_files, noise_segment  # noqa: E402
+from plugins.speech_level import frame_power_db  # noqa: E402
+from plugins.vad import Vad, _silero_flags, _webrtc_flags, smooth  # noqa: E402
+
+REAL = ROOT / "tests" / "data" / "real"
+TUNE = ["aishell_BAC009S0724W0121", "wenet_mid", "wenet_long"]
+TEST = ["jfk_inaugural", "librispeech_1995-1837-0001", "vosk_digits", "wenet_nst_ID001",
+        "wenet_nst_ID002"]
+STEP = 160  # 10 ms
+
+
+def on_grid(flags: np.ndarray, frame: int, n: int) -> np.ndarray:
+    """Frame flags → per-10 ms flags over ``n`` samples."""
+    samples = np.zeros(n, dtype=bool)
+    samples[:len(flags) * frame] = np.repeat(flags, frame)
+    return samples[:n // STEP * STEP].reshape(-1, STEP).all(axis=1)
+
+
+def reference(audio: np.ndarray) -> tuple[float, float] | None:
+    web, wf = _webrtc_flags(audio, 2)
+    sil, sf = _silero_flags(audio, 0.5)
+    both = on_grid(web, wf, len(audio)) & on_grid(sil, sf, len(audio))
+    if not both.any():
+        return None
+    db = frame_power_db(audio, STEP)
+    loud = db > np.percentile(db[np.isfinite(db)], 10) + 10.0
+    first, last = int(np.flatnonzero(both)[0]), int(np.flatnonzero(both)[-1])
+    for _ in range(30):
+        if first > 0 and loud[first - 1]:
+            first -= 1
+        if last + 1 < len(loud) and loud[last + 1]:
+            last += 1
+    return first * STEP / SR, (last + 1) * STEP / SR
+
+
+def with_clicks(audio: np.ndarray, ref: tuple[float, float],
+                rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """1.5 s either side of the clip's own background (its longer stretch outside the reference
+    speech, repeated), with faint clicks added."""
+    before, after = audio[:max(0, int((ref[0] - 0.05) * SR))], audio[int((ref[1] + 0.05) * SR):]
+    room = before if len(before) >= len(after) else after
+    if len(room) < STEP:
+        db = frame_power_db(audio, STEP)
+        level = np.sqrt(10 ** (np.percentile(db[np.isfinite(db)], 10) / 10))
+        room = (level * rng.standard_normal(SR)).astype(np.float32)
+    sides = []
+    for _ in range(2):
+        side = np.resize(room, int(1.5 * SR)).astype(np.float32)
+        t = rng.uniform(0.05, 0.4)
+        while t < 1.45:
+            at = int(t * SR)
+            click = 10 ** (rng.uniform(-61, -52) / 20) * np.exp(-np.arange(48) / 8.0)
+            side[at:at + 48] += (click * rng.choice([-1, 1])).astype(np.float32)
+            t += rng.uniform(0.15, 0.4)
+        sides.append(side)
+    return np.concatenate([sides[0], audio, sides[1]]), 1.5
+
+
+def in_car(audio: np.ndarray, rng: np.random.Generator, vad: Vad) -> tuple[np.ndarray, float]:
+    padded = np.concatenate([np.zeros(SR, np.float32), audio, np.zeros(SR, np.float32)])
+    path, length = noise_files(bundled_noise_dir())[int(rng.integers(5))]
+    noise = noise_segment(path, float(rng.uniform(0, length)), len(padded), length)
+    speech = [[s + 1.0, e + 1.0] for s, e in peer_detect(audio, vad)]
+    return mix(padded, noise, 10.0, speech)[0], 1.0
+
+
+def peer_detect(audio: np.ndarray, vad: Vad) -> list[list[float]]:
+    """The vad stage's detection before issue 12: webrtcvad flags, hangover smoothing."""
+    flags, frame = _webrtc_flags(audio, vad.aggressiveness)
+    return smooth(flags, frame / SR, vad.hangover, vad.min_speech)
+
+
+def edges(speech, duration: float, pad: float) -> tuple[float, float]:
+    return max(0.0, speech[0][0] - pad), min(duration, speech[-1][1] + pad)
+
+
+def main() -> None:
+    vad = Vad()
+    rng = np.random.default_rng(12)
+    print(f"{'file':<28} {'set':<5} {'condition':<9} {'ref s':>11}  {'old cut':>7} {'old kept':>8}"
+          f"  {'new cut':>7} {'new kept':>8}   (ms)")
+    results = {"old": [], "new": []}
+    for split, names in (("tune", TUNE), ("test", TEST)):
+        for name in names:
+            clean = load(str(REAL / f"{name}.flac"))
+            ref = reference(clean)
+            for condition in ("recorded", "clicks", "car"):
+                if condition == "recorded":
+                    audio, shift = clean, 0.0
+                elif condition == "clicks":
+                    audio, shift = with_clicks(clean, ref, rng)
+                else:
+                    audio, shift = in_car(clean, rng, vad)
+                lo, hi = ref[0] + shift, ref[1] + shift
+                row = [f"{name:<28} {split:<5} {condition:<9} {lo:5.2f}-{hi:5.2f}"]
+                for label, speech in (("old", peer_detect(audio, vad)),
+                                      ("new", vad.detect(audio))):
+                    start, end = edges(speech, len(audio) / SR, vad.pad)
+                    cut = max(0.0, start - lo) + max(0.0, hi - end)
+                    kept = max(0.0, lo - start) + max(0.0, end - hi)
+                    results[label].append((split, condition, cut * 1000, kept * 1000))
+                    row.append(f"{cut * 1000:7.0f} {kept * 1000:8.0f}")
+                print("  ".join(row))
+    print()
+    for split in ("tune", "test"):
+        for label in ("old", "new"):
+            rows = [r for r in results[label] if r[0] == split]
+            share = np.mean([r[3] <= 500 for r in rows]) * 100
+            print(f"{split} {label}: worst cut {max(r[2] for r in rows):.0f} ms (goal <= 20); "
+                  f"kept <= 500 ms in {share:.0f} % of {len(rows)} (goal >= 90 %); "
+                  f"median kept {np.median([r[3] for r in rows]):.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
