@@ -25,9 +25,9 @@ import numpy as np
 from curate.stage import SR, Context, Item, Param, ParamError, Stage
 from manifests.audio import AudioError, load, probe
 
+from .level import protect
 from .speech_level import mean_power, speech_mask
 
-PEAK = 0.99          # mixtures louder than this are scaled down whole, rather than clipped
 CROSSFADE_S = 0.05   # where a short noise file loops, its end fades into its start
 CACHE_MAX_S = 120.0  # noise files up to this long are decoded once per process and kept
 
@@ -115,10 +115,8 @@ def mix(audio: np.ndarray, noise: np.ndarray, snr: float,
     if speech_power == 0.0 or noise_power == 0.0:
         return None
     gain = math.sqrt(speech_power / noise_power) / 10 ** (snr / 20)
-    mixed = audio + np.float32(gain) * noise
-    peak = float(np.max(np.abs(mixed)))
-    scale = PEAK / peak if peak > PEAK else 1.0  # one factor on speech and noise: the SNR holds
-    return (mixed * np.float32(scale)).astype(np.float32, copy=False), gain, scale
+    mixed, scale = protect(audio + np.float32(gain) * noise)  # one factor on both: the SNR holds
+    return mixed, gain, scale
 
 
 def noise_files(folder: Path) -> list[tuple[str, float]]:
