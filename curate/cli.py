@@ -59,6 +59,7 @@ from .cmd_export import export; app.command()(export)  # noqa: E702
 from .cmd_run import run; app.command()(run)  # noqa: E702
 from .cmd_plugins import plugins; app.command()(plugins)  # noqa: E702
 from .cmd_cer import cer; app.command()(cer)  # noqa: E702
+from .cmd_board import board; app.command()(board)  # noqa: E702
 from .cmd_train import train; app.command()(train)  # noqa: E702
 from .cmd_infer import infer; app.command()(infer)  # noqa: E702
 from .cmd_export_model import export_model; app.command()(export_model)  # noqa: E702

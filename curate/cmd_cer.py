@@ -45,8 +45,16 @@ def cer(
     ] = 1000,
     seed: Annotated[int, typer.Option("--seed", metavar="SEED", help="Seed of the bootstrap.")] = 0,
     out: Annotated[Optional[Path], typer.Option(
-        "--out", metavar="DIR", help="Write summary.json, per_utt.tsv, confusions.tsv and alignment.txt "
-                      "here.")] = None,
+        "--out", metavar="DIR", help="Write summary.json, per_utt.tsv, confusions.tsv, "
+                      "alignment.txt and report.html here.")] = None,
+    board: Annotated[Optional[str], typer.Option(
+        "--board", metavar="NAME", help="Record each system's result on the experiment board "
+                          "NAME (.curate/boards/NAME.jsonl in the workspace; see curate board). "
+                          "Rescoring a system on the same eval set replaces its row.")] = None,
+    eval_name: Annotated[Optional[str], typer.Option(
+        "--eval-name", metavar="NAME", help="The eval set's name on the board (default: the "
+                          "dataset name, or the reference file's or run directory's name).")
+    ] = None,
 ) -> None:
     """Score hypotheses against references: CER per system with 95 % intervals, paired tests,
     correction accounting, failure flags and the most common errors.
@@ -78,7 +86,9 @@ def cer(
             raise InputError(str(e)) from None
         settings = Settings(unit=unit, profile=chosen, fuzzy=fuzzy, missing=missing,
                             resamples=bootstrap, seed=seed, corrects=tuple(pairs))
-        reference = load_reference(_reference_path(ref))
+        board_file = _board_file(board) if board is not None else None
+        ref_path = _reference_path(ref)
+        reference = load_reference(ref_path)
         hypotheses = [load_hypotheses(spec) for spec in hyp]
         ev = evaluate(reference, hypotheses, settings)
     except InputError as e:
@@ -86,8 +96,52 @@ def cer(
         raise typer.Exit(2) from None
     print_report(ev, console, show_bad=show_bad, top=top)
     if out is not None:
-        paths = write_all(ev, out)  # a write error ends the command in cli.py, naming the file
+        from .checks.pii import redact_text
+
+        # a write error ends the command in cli.py, naming the file
+        paths = write_all(ev, out, mask=redact_text)
         console.print(Text("Wrote " + ", ".join(str(p) for p in paths)))
+    if board_file is not None:
+        _record_on_board(ev, board_file, eval_name or _eval_name(ref, ref_path), console)
+
+
+def _board_file(name: str) -> Path:
+    from .cer.board import board_path
+    from .registry import Workspace
+
+    return board_path(Workspace.current().root, name)
+
+
+def _eval_name(ref: str, ref_path: Path) -> str:
+    """A registered dataset's name; else the run directory's or file's name (a run's
+    manifest.jsonl / eval_only.jsonl are named after their run: ``r1/eval_only``)."""
+    from .cer.inputs import RUN_FILES
+
+    path = Path(ref)
+    if not path.exists():
+        return ref
+    path = path.resolve()
+    if path.is_dir():
+        return path.name
+    return f"{path.parent.name}/{path.stem}" if path.name in RUN_FILES else path.stem
+
+
+def _record_on_board(ev, board_file: Path, name: str, console) -> None:
+    from rich.text import Text
+
+    from .cer import board
+    from .cer.outputs import summary
+    from .cer.provenance import read_sidecar
+
+    provenance = {}
+    for sr in ev.systems.values():
+        provenance[sr.name], note = read_sidecar(Path(sr.source))
+        if note:
+            console.print(Text.assemble(("note: ", "yellow"), note))
+    rows = board.records(ev, name, provenance, summary(ev))
+    board.append(board_file, rows)
+    console.print(Text(f"Board {board_file}: {len(rows)} result(s) on eval set {name} "
+                       f"({', '.join(r['system'] for r in rows)})"))
 
 
 def _reference_path(ref: str) -> Path:

@@ -76,7 +76,7 @@ def test_files_written_and_consistent(tmp_path):
     ev = small_evaluation()
     paths = write_all(ev, tmp_path / "report")
     assert [p.name for p in paths] == ["summary.json", "per_utt.tsv", "confusions.tsv",
-                                       "alignment.txt"]
+                                       "alignment.txt", "report.html"]
     summary = json.loads(paths[0].read_text(encoding="utf-8"))
     assert summary["profile"]["name"] == "zh" and "t2s" in summary["profile"]["description"]
     assert summary["reference"]["fuzzy"] == {"mode": "strip", "count": 1, "ids": ["u1"]}
@@ -134,3 +134,28 @@ def test_alignment_view_of_wildcards():
     for ref_line, hyp_line, op_line in (block("u1")[1:], block("u2")[1:]):
         assert display_col(ref_line, "电") == display_col(hyp_line, "电")
         assert op_columns(op_line)[0][1] == "~"
+
+
+def test_report_data_aligns_masks_and_marks_wildcards(tmp_path):
+    from curate.cer.html import _Masker, page_data
+    from curate.checks.pii import redact_text
+
+    masker = _Masker(redact_text)
+    tokens = ["给", "13812345678", "打", "电", "话"]
+    assert masker.tokens(tokens, "给13812345678打电话") == ["给", "138****5678", "打", "电", "话"]
+    assert masker.tokens(["打", "开"], "打开") == ["打", "开"]
+    # personal data the tokens no longer show to the masker: every token is starred
+    assert _Masker(lambda t: "#" * len(t) if "x" in t else t).tokens(["a", "b"], "x") == \
+        ["*", "*"]
+
+    r = Reference("ref.tsv", ["u1", "u2"], ["打开【～】空调", "给13812345678打电话"])
+    hyp = Hypotheses("base1", "h.tsv", {"u1": "打开那个空调", "u2": "给13812345679打电话"},
+                     Problems())
+    ev = evaluate(r, [hyp], Settings(fuzzy="wildcard", resamples=0))
+    data = page_data(ev, tmp_path, redact_text)
+    u1, u2 = data["utts"]
+    assert u1[4][0][5] == ["打开", ["~", "～", "那个"], "空调"]  # the wildcard absorbed 那个
+    assert u2[3] == "给138****5678打电话"
+    assert u2[4][0][:3] == [1, 0, 0]
+    assert u2[4][0][5] == ["给", ["S", "138****5678", "138****5679"], "打电话"]
+    assert "1381234567" not in json.dumps(data, ensure_ascii=False)

@@ -4,7 +4,8 @@ intervals and paired tests, correction accounting, LLM failure flags and error a
 Modules: ``inputs`` (reading), ``fuzzy`` (unclear spans), ``normalize``/``numbers`` (profiles),
 ``units`` (tokens), ``align`` (edit operations), ``score`` (totals, bootstrap), ``correction``,
 ``flags``, ``confusions``, ``evaluate`` (the run), ``report`` (terminal), ``outputs`` (files),
-``view`` (alignment text).
+``view`` (alignment text), ``html`` (report.html), ``provenance`` (curate infer's sidecar),
+``board`` (the experiment board file), ``board_view`` (its table, TSV and page).
 """
 from .evaluate import Evaluation, Settings, evaluate
 from .inputs import InputError, load_hypotheses, load_reference

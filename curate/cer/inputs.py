@@ -12,12 +12,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from manifests.jsonl import resolve_audio
 from manifests.problems import Problems
+from manifests.rundir import EVALUATION, RunDirError, checked_manifest, file_name, is_run_dir, open_run
 from manifests.textfile import read_name_text
 
 from .fuzzy import is_fuzzy_tag
 
-RUN_FILES = ("manifest.jsonl", "eval_only.jsonl")
+RUN_FILES = tuple(file_name(kind) for kind in EVALUATION)
 _NAME = re.compile(r"[\w.+-]+")
 
 
@@ -32,6 +34,8 @@ class Reference:
     texts: list[str] = field(default_factory=list)
     fuzzy_tagged: set[str] = field(default_factory=set)
     problems: Problems = field(default_factory=Problems)
+    # id -> (audio file, offset, duration) for a manifest's records that name their audio
+    audio: dict[str, tuple[str, float, float | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -43,20 +47,28 @@ class Hypotheses:
 
 
 def load_reference(path) -> Reference:
+    """A reference file, or a run directory's manifest and eval-only records (verified: a run
+    that is not complete, or whose manifests changed since, is an InputError)."""
     path = Path(path)
-    if path.is_dir():
-        files = [path / f for f in RUN_FILES if (path / f).is_file()]
-        if not files:
-            raise InputError(f"{path}: a run directory needs {' or '.join(RUN_FILES)}")
-    elif path.is_file():
-        files = [path]
-    else:
-        raise InputError(f"{path}: no such file or directory")
+    try:
+        if is_run_dir(path):
+            files = open_run(path).files(EVALUATION)
+        elif path.is_dir():
+            files = [path / f for f in RUN_FILES if (path / f).is_file()]
+            if not files:
+                raise InputError(f"{path}: a run directory needs {' or '.join(RUN_FILES)}")
+        elif path.is_file():
+            files = [checked_manifest(path)]
+        else:
+            raise InputError(f"{path}: no such file or directory")
+    except RunDirError as e:
+        raise InputError(str(e)) from None
     ref = Reference(source=str(path))
     seen: dict[str, str] = {}
     duplicates: list[str] = []
     for f in files:
-        rows = _read_jsonl(f, ref.problems) if _is_jsonl(f) else _read_tsv(f, ref.problems)
+        rows = (_read_jsonl(f, ref.problems, ref.audio) if _is_jsonl(f)
+                else _read_tsv(f, ref.problems))
         for rid, text, fuzzy, where in rows:
             if rid in seen:
                 duplicates.append(f"{where}: duplicate id {rid!r} (first at {seen[rid]})")
@@ -109,7 +121,8 @@ def _is_jsonl(path: Path) -> bool:
     return False
 
 
-def _read_jsonl(path: Path, problems: Problems):
+def _read_jsonl(path: Path, problems: Problems, audio: dict):
+    base = path.parent
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
             if not raw.strip():
@@ -140,7 +153,19 @@ def _read_jsonl(path: Path, problems: Problems):
                 problems.add(path, "'text' is not valid Unicode", line=lineno, id=rid)
                 continue
             fuzzy = any(is_fuzzy_tag(t) for t in tags)
+            _note_audio(audio, rid, d, base)
             yield rid, text, fuzzy, f"{path}:{lineno}"
+
+
+def _note_audio(audio: dict, rid: str, d: dict, base: Path) -> None:
+    """Where the record's audio is (for the report's players); a record whose audio fields are
+    not a path and numbers just has no player."""
+    file, offset, duration = d.get("audio"), d.get("offset") or 0.0, d.get("duration")
+    numbers = isinstance(offset, (int, float)) and (duration is None
+                                                    or isinstance(duration, (int, float)))
+    if isinstance(file, str) and file and numbers and rid not in audio:
+        audio[rid] = (resolve_audio(file, base), float(offset),
+                      None if duration is None else float(duration))
 
 
 def _read_tsv(path: Path, problems: Problems):

@@ -1,4 +1,5 @@
-"""The files ``--out DIR`` writes: summary.json, per_utt.tsv, confusions.tsv, alignment.txt."""
+"""The files ``--out DIR`` writes: summary.json, per_utt.tsv, confusions.tsv, alignment.txt and
+report.html (see html.py)."""
 from __future__ import annotations
 
 import json
@@ -10,21 +11,25 @@ from manifests.jsonl import atomic_write_text
 from .align import TIE_BREAK
 from .confusions import homophones
 from .evaluate import Evaluation
+from .html import render as report_html
 from .score import CONFIDENCE
 from .view import columns, render
 
-FILES = ("summary.json", "per_utt.tsv", "confusions.tsv", "alignment.txt")
+FILES = ("summary.json", "per_utt.tsv", "confusions.tsv", "alignment.txt", "report.html")
 LISTED_IDS = 50  # ids listed per category in summary.json; the counts are always complete
 
 
-def write_all(ev: Evaluation, out: Path) -> list[Path]:
+def write_all(ev: Evaluation, out: Path, mask=None) -> list[Path]:
+    """Every file of FILES; ``mask`` (text -> text of the same length) masks personal data in
+    report.html."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / name for name in FILES]
-    atomic_write_text(paths[0], json.dumps(_finite(summary(ev)), ensure_ascii=False, indent=2)
+    atomic_write_text(paths[0], json.dumps(finite(summary(ev)), ensure_ascii=False, indent=2)
                       + "\n")
     atomic_write_text(paths[1], per_utterance_tsv(ev))
     atomic_write_text(paths[2], confusions_tsv(ev))
     atomic_write_text(paths[3], alignment_text(ev))
+    atomic_write_text(paths[4], report_html(ev, out, mask))
     return paths
 
 
@@ -129,12 +134,12 @@ def alignment_text(ev: Evaluation) -> str:
     return "\n".join(out) + "\n"
 
 
-def _finite(value):
+def finite(value):
     """JSON has no NaN or infinity: write them as null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     return value

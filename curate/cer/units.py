@@ -65,6 +65,14 @@ def is_cjk(ch: str) -> bool:
     return len(ch) == 1 and _CJK_CHAR.match(ch) is not None
 
 
+_ALL_CJK = re.compile(f"[{_CJK}]*")
+
+
+def all_cjk(text: str) -> bool:
+    """Every character of ``text`` is CJK (one token each)."""
+    return _ALL_CJK.fullmatch(text) is not None
+
+
 def tokenize(texts: list[str], unit: str, vocab: Vocabulary) -> list[str]:
     """Token strings of normalised texts (one line each, words separated by single spaces, as
     ``normalize`` leaves them); one character per token, see ``Vocabulary``.

@@ -28,22 +28,22 @@ def width(text: str) -> int:
 
 
 def columns(ref: str, hyp: str, ops, cuts=(), absorbed=(),
-            decode=lambda ch: ch) -> list[tuple[str | None, str | None, str]]:
+            decode=lambda ch: ch, join=" ".join) -> list[tuple[str | None, str | None, str]]:
     """The aligned cells ``(ref text, hyp text, op)``; None where a side has no token.
 
     An edit is one cell; a run of matched tokens is one cell (tag ``""``) holding the run's
-    tokens separated by spaces, the same text on both sides. ``cuts``/``absorbed``: wildcard
+    tokens joined by ``join`` (spaces), the same text on both sides. ``cuts``/``absorbed``: wildcard
     positions in the reference and the hypothesis span each one absorbed (see
     ``align_wildcard``); each shows as one ``～`` cell. ``decode`` turns token codes back into
     text (``Vocabulary.decode``).
     """
     steps = _with_wildcards(ops, cuts, absorbed) if absorbed else ops
-    ref = _tokens(ref, decode)  # every reference token is shown, only the edited hyp ones
+    ref = decode_tokens(ref, decode)  # every reference token is shown, only the edited hyp ones
     out: list[tuple[str | None, str | None, str]] = []
     i = j = 0
     for tag, si, dj in steps:
         if si > i:  # the matched run before this step
-            run = " ".join(ref[i:si])
+            run = join(ref[i:si])
             out.append((run, run, ""))
             j += si - i
             i = si
@@ -63,12 +63,12 @@ def columns(ref: str, hyp: str, ops, cuts=(), absorbed=(),
             out.append((UNCLEAR, joined or None, tag))
             j = dj
     if len(ref) > i:
-        run = " ".join(ref[i:])
+        run = join(ref[i:])
         out.append((run, run, ""))
     return out
 
 
-def _tokens(seq: str, decode) -> list[str]:
+def decode_tokens(seq: str, decode) -> list[str]:
     """The tokens of a token string as a list of texts (a list joins faster than a str)."""
     if seq and max(seq) >= FIRST_CODE:
         return [decode(ch) if ch >= FIRST_CODE else ch for ch in seq]
