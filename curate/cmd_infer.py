@@ -66,6 +66,9 @@ def infer(
     problems = Problems()
     set_aside: Counter = Counter()
     try:
+        # checked first: an unusable run directory is refused before a model is loaded
+        sources = [(spec, file) for spec in data
+                   for file in datamod.eval_sources(datamod.parse_data_spec(spec)[0])]
         processor = modelmod.load_processor(model)
         window = modelmod.window_seconds(processor)
         # with --hyp the hypotheses come from the file, so records are read as for asr first
@@ -73,8 +76,8 @@ def infer(
                               max_seconds=min(datamod.MAX_SECONDS, window), allow_sensitive=True,
                               training=False, need_label=False)
         examples, seen = [], set()
-        for spec in data:
-            found, report = datamod.read_source(datamod.parse_data_spec(spec)[0], rules, problems)
+        for spec, file in sources:
+            found, report = datamod.read_source(file, rules, problems)
             set_aside.update(report.set_aside)
             for ex in found:
                 if ex.id in seen:
@@ -107,6 +110,15 @@ def infer(
         stats = infermod.transcribe(net, processor, prompt_set, examples, out,
                                     batch_size=batch_size, tokens_per_second=tokens_per_second,
                                     on_batch=advance)
+    sidecar = _write_sidecar(out, model, task, prompt_set, data, hyp, prompts,
+                             {"strategy": "greedy", "num_beams": 1, "batch_size": batch_size,
+                              "tokens_per_second": tokens_per_second,
+                              "max_new_tokens": f"ceil(seconds x {tokens_per_second:g}) + 8",
+                              "repetition_guard": {"max_ngram": infermod.LOOP_MAX_NGRAM,
+                                                   "min_tokens": infermod.LOOP_MIN_TOKENS,
+                                                   "min_repeats": infermod.LOOP_MIN_REPEATS},
+                              "dtype": str(net.dtype), "device": "cuda" if cuda else "cpu"},
+                             dict(set_aside))
 
     table = Table(title=f"curate infer → {escape(out)}", show_header=False)
     table.add_column("what")
@@ -119,9 +131,33 @@ def infer(
     table.add_row("audio decoded", f"{stats.audio_seconds / 3600:.4f} h")
     table.add_row("time", f"{stats.wall:.1f} s "
                           f"({stats.audio_seconds / 3600 / max(stats.wall, 1e-9):.4f} audio h/s)")
-    table.add_row("prompts", escape(prompt_set.style))
+    table.add_row("prompts", escape(f"{prompt_set.style} ({prompt_set.why})"))
     console.print(table)
     if set_aside:
         console.print(f"[yellow]{sum(set_aside.values())} records set aside have no line in "
                       f"{escape(out)}[/]")
+    console.print(f"provenance: {escape(sidecar)}")
     typer.echo(str(out))
+
+
+def _write_sidecar(out: Path, model: str, task: str, prompt_set, data: list[str],
+                   hyp: Path | None, prompts: Path | None, decoding: dict,
+                   set_aside: dict) -> Path:
+    """OUT.json beside OUT: where these hypotheses came from (read by curate cer --board)."""
+    import transformers
+
+    from train_adapter.data import parse_data_spec
+
+    from .cer.provenance import checkpoint_info, input_fingerprints, write_sidecar
+    from .run_dir import versions
+
+    model_dir = Path(model).resolve()
+    return write_sidecar(out, {
+        "model": {"path": str(model_dir), "family": "Qwen2-Audio", **checkpoint_info(model_dir)},
+        "task": task, "prompt_style": prompt_set.style,
+        "prompts_file": str(prompts) if prompts else None,
+        "decoding": decoding,
+        "data": input_fingerprints([parse_data_spec(spec)[0] for spec in data]),
+        "hyp_input": input_fingerprints([hyp])[0] if hyp else None,
+        "set_aside": set_aside,
+        "code": {**versions(), "transformers": transformers.__version__}})

@@ -48,6 +48,8 @@ def qc(
 
     from . import plugin_registry, run_dir
     from .console import make_console
+    from manifests.rundir import RunDirError, is_run_dir, open_run
+
     from .qc.report import RUN_FILES
     from .registry import RegistryError, resolve_manifest
     from .stage import ParamError
@@ -64,9 +66,14 @@ def qc(
                              "--set qc.drop=...`; `curate qc` only reports")
         stages = plugin_registry.build_stages(list(STAGES), settings)
         path = Path(target)
+        # a folder of manifests is read in place; one a curate run wrote only when complete
+        # and as the run wrote it
         is_run = path.is_dir() and any((path / name).is_file() for name, _ in RUN_FILES)
+        if is_run_dir(path):
+            open_run(path)
+            is_run = True
         manifest = None if is_run else resolve_manifest(target)
-    except (RegistryError, ParamError) as e:
+    except (RegistryError, ParamError, RunDirError) as e:
         err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from manifests import Problems, read_manifest
 from manifests.audio import AudioError
 from manifests.importers.common import ProbeCache
+from manifests.rundir import EVALUATION, RunDirError, checked_manifest, is_run_dir, open_run
 
 MIN_SECONDS = 0.1    # shorter clips give the encoder no audio token and break the batch
 MAX_SECONDS = 30.0   # the Whisper encoder window; longer audio would be truncated silently
@@ -101,8 +102,25 @@ def parse_data_spec(spec: str) -> tuple[Path, float]:
     return Path(spec), 1.0
 
 
+def eval_sources(path: Path) -> list[Path]:
+    """What inference reads for ``path``: a run directory's manifest and eval-only records (the
+    held-out set is what is evaluated), verified complete; any other path as it is."""
+    try:
+        return open_run(path).files(EVALUATION) if is_run_dir(path) else [path]
+    except RunDirError as e:
+        raise DataError(str(e)) from None
+
+
 def source_kind(path: Path) -> tuple[Path, str]:
-    """The file to read for ``path`` and whether it holds manifest records or text pairs."""
+    """The file to read for ``path`` and whether it holds manifest records or text pairs. A run
+    directory gives its training manifest, and only when it is complete and as the run wrote it."""
+    try:
+        if is_run_dir(path):
+            return open_run(path).file("manifest"), "manifest"
+        if path.is_file():
+            checked_manifest(path)
+    except RunDirError as e:
+        raise DataError(str(e)) from None
     if path.is_dir():
         manifest = path / "manifest.jsonl"
         if not manifest.is_file():

@@ -12,6 +12,7 @@ from pathlib import Path
 from statistics import median
 
 from manifests import ManifestWriter, Problems, Record, read_manifest
+from manifests.rundir import KINDS, file_name
 
 from ..cer.pair import scored_forms
 from ..checks import pii
@@ -19,8 +20,9 @@ from ..checks.tags import DATASET_TAGS, TAGS, measured
 from ..run_summary import LONG_WITHOUT_TIMESTAMPS
 
 # Run-directory files and what their records are called in reports.
-RUN_FILES = (("manifest.jsonl", "kept"), ("eval_only.jsonl", "eval_only"),
-             ("rejected.jsonl", "rejected"))
+# What the records of each run-directory file are called in reports.
+WHERE = {"manifest": "kept", "eval_only": "eval_only", "rejected": "rejected"}
+RUN_FILES = tuple((file_name(kind), WHERE[kind]) for kind in KINDS)
 QC_TAGS = TAGS + DATASET_TAGS
 SENSITIVE = "sensitive"
 
