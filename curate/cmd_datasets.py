@@ -1,7 +1,6 @@
 """``curate datasets``: name data sources once (add, list, show, remove), use the name anywhere."""
 from __future__ import annotations
 
-import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -15,7 +14,6 @@ datasets_app = typer.Typer(
          "built-in dataset 'demo' needs no registration.\n\nExample: curate datasets add w5 "
          "data/wenet_5h --hyp data/base1.tsv")
 
-SHOWN_PROBLEMS = 20
 # Duration histogram bins (seconds): short clips under 1 s and recordings over the 30 s Whisper
 # window are the ones the curation stages act on.
 BINS = ((0, 1), (1, 2), (2, 5), (5, 10), (10, 20), (20, 30), (30, None))
@@ -59,6 +57,7 @@ def add(
 
     Example: curate datasets add w5 data/wenet_5h --format kaldi --hyp data/base1.tsv
     """
+    from .console import escape, relative
     from rich.console import Console
 
     from manifests.importers import SourceError, resolve_format
@@ -80,7 +79,7 @@ def add(
             raise RegistryError(f"--unlabelled applies to a folder of audio (--format tsv), "
                                 f"not to {fmt}")
     except (RegistryError, SourceError) as e:
-        err.print(f"[red]error:[/] {_escape(str(e))}")
+        err.print(f"[red]error:[/] {escape(str(e))}")
         raise typer.Exit(2)
     dataset = Dataset(name, path.resolve(), fmt, hyp.resolve() if hyp else None,
                       (unlabelled or Unlabelled.skip).value if fmt == "tsv" else None)
@@ -88,18 +87,18 @@ def add(
         with records_progress(out, "importing") as on_record:
             report = import_dataset(ws, dataset, on_record)
     except (SourceError, OSError) as e:
-        err.print(f"[red]error:[/] {_escape(str(e))}")
+        err.print(f"[red]error:[/] {escape(str(e))}")
         raise typer.Exit(2)
     _print_import(out, report, ws)
     if not report.records:
-        err.print(f"[red]error:[/] no usable record in {_escape(str(path))}; nothing was "
+        err.print(f"[red]error:[/] no usable record in {escape(str(path))}; nothing was "
                   "registered")
         raise typer.Exit(1)
     datasets = ws.load()
     datasets[name] = dataset
     ws.save(datasets)
-    out.print(f"Registered [bold]{_escape(name)}[/] in {_escape(_rel(ws.path))}. "
-              f"Try: curate datasets show {_escape(name)}")
+    out.print(f"Registered [bold]{escape(name)}[/] in {escape(relative(ws.path))}. "
+              f"Try: curate datasets show {escape(name)}")
 
 
 @datasets_app.command("list")
@@ -108,8 +107,9 @@ def list_() -> None:
 
     Example: curate datasets list
     """
+    from .console import escape, relative
     from rich.console import Console
-    from rich.table import Table
+    from .console import Table
 
     from manifests.importers import SourceError
 
@@ -120,12 +120,13 @@ def list_() -> None:
         ws = Workspace.current()
         datasets = ws.load()
     except RegistryError as e:
-        Console(stderr=True).print(f"[red]error:[/] {_escape(str(e))}")
+        Console(stderr=True).print(f"[red]error:[/] {escape(str(e))}")
         raise typer.Exit(2)
-    table = Table(title=f"Datasets ({_escape(_rel(ws.path))})")
-    for col in ("name", "format", "source", "hyp", "records", "hours", "set aside"):
-        table.add_column(col, justify="right" if col in ("records", "hours", "set aside")
-                         else "left")
+    table = Table(title=f"Datasets ({escape(relative(ws.path))})")
+    for col in ("name", "format", "source", "hyp"):
+        table.add_column(col)
+    for col in ("records", "hours", "set aside"):
+        table.add_number_column(col)
     try:
         demo = _stats(demo_manifest())
         table.add_row(DEMO, "built-in", "bundled demo corpus", "yes", str(demo.records),
@@ -141,9 +142,9 @@ def list_() -> None:
         stale |= summary is None
         cells = ((str(summary["records"]), f"{summary['hours']:.3f}", str(summary["set_aside"]))
                  if summary else ("—", "—", "—"))
-        source = _rel(d.source) + ("" if d.source.exists() else " (missing)")
-        table.add_row(_escape(name), d.format, _escape(source),
-                      _escape(_rel(d.hyp)) if d.hyp else "", *cells)
+        source = relative(d.source) + ("" if d.source.exists() else " (missing)")
+        table.add_row(escape(name), d.format, escape(source),
+                      escape(relative(d.hyp)) if d.hyp else "", *cells)
     out.print(table)
     if stale:
         out.print("—: not imported yet, or the source changed; it is imported on next use.")
@@ -157,6 +158,7 @@ def show(name: Annotated[str, typer.Argument(
 
     Example: curate datasets show demo
     """
+    from .console import escape, print_problems, relative
     from rich.console import Console
 
     from .registry import RegistryError, Workspace, resolve_manifest
@@ -166,13 +168,13 @@ def show(name: Annotated[str, typer.Argument(
         manifest = resolve_manifest(name)
         registered = Workspace.current().load().get(name)
     except RegistryError as e:
-        Console(stderr=True).print(f"[red]error:[/] {_escape(str(e))}")
+        Console(stderr=True).print(f"[red]error:[/] {escape(str(e))}")
         raise typer.Exit(2)
     stats = _stats(manifest)
-    header = f"[bold]{_escape(name)}[/]  {_escape(_rel(manifest))}"
+    header = f"[bold]{escape(name)}[/]  {escape(relative(manifest))}"
     if registered:
-        header += (f"\nsource {_escape(_rel(registered.source))} ({registered.format})"
-                   + (f", hyp {_escape(_rel(registered.hyp))}" if registered.hyp else ""))
+        header += (f"\nsource {escape(relative(registered.source))} ({registered.format})"
+                   + (f", hyp {escape(relative(registered.hyp))}" if registered.hyp else ""))
     out.print(header)
     _print_stats(out, stats)
     if len(stats.problems):
@@ -185,6 +187,7 @@ def remove(name: Annotated[str, typer.Argument(help="Registered dataset name.")]
 
     Example: curate datasets remove w5
     """
+    from .console import escape, relative
     from rich.console import Console
 
     from .registry import DEMO, RegistryError, Workspace
@@ -195,35 +198,22 @@ def remove(name: Annotated[str, typer.Argument(help="Registered dataset name.")]
         ws = Workspace.current()
         ws.remove(name)
     except RegistryError as e:
-        Console(stderr=True).print(f"[red]error:[/] {_escape(str(e))}")
+        Console(stderr=True).print(f"[red]error:[/] {escape(str(e))}")
         raise typer.Exit(2)
-    Console().print(f"Removed [bold]{_escape(name)}[/] from {_escape(_rel(ws.path))}; "
+    Console().print(f"Removed [bold]{escape(name)}[/] from {escape(relative(ws.path))}; "
                     "source files untouched.")
 
 
 # --- shared output helpers (used by cmd_export too) ---
 
-def print_problems(console, problems, title: str, full_list: Path | None = None) -> None:
-    """``file:line [id]: reason`` for each set-aside item, the first SHOWN_PROBLEMS of them."""
-    items = list(problems)
-    console.print(f"[yellow]{_escape(title)}: {len(items)}[/]")
-    for p in items[:SHOWN_PROBLEMS]:
-        where = _rel(Path(p.source)) + (f":{p.line}" if p.line else "")
-        who = f" [{p.id}]" if p.id else ""
-        console.print(f"  {_escape(where + who)}: {_escape(p.reason)}", highlight=False)
-    if len(items) > SHOWN_PROBLEMS:
-        more = f"  … and {len(items) - SHOWN_PROBLEMS} more"
-        console.print(more + (f" (full list: {_escape(_rel(full_list))})" if full_list else ""))
-
-
 def _print_import(console, report, ws) -> None:
-    from rich.table import Table
+    from .console import Table, escape, print_problems, relative
 
     d = report.dataset
-    table = Table(title=f"Import of {_escape(d.name)} ({d.format}) from "
-                        f"{_escape(_rel(d.source))}", show_header=False)
+    table = Table(title=f"Import of {escape(d.name)} ({d.format}) from "
+                        f"{escape(relative(d.source))}", show_header=False)
     table.add_column(style="bold")
-    table.add_column(justify="right")
+    table.add_number_column()
     table.add_row("records imported", str(report.records))
     table.add_row("hours", f"{report.seconds / 3600:.3f}")
     table.add_row("labelled", _share(report.labelled, report.records))
@@ -286,11 +276,11 @@ def _stats(manifest: Path) -> _Stats:
 
 
 def _print_stats(console, s: _Stats) -> None:
-    from rich.table import Table
+    from .console import Table
 
     summary = Table(show_header=False, box=None)
     summary.add_column(style="bold")
-    summary.add_column(justify="right")
+    summary.add_number_column()
     summary.add_row("records", str(s.records))
     summary.add_row("hours", f"{s.seconds / 3600:.3f}")
     if s.records:
@@ -304,8 +294,8 @@ def _print_stats(console, s: _Stats) -> None:
 
     hist = Table(title="Duration histogram")
     hist.add_column("duration")
-    hist.add_column("records", justify="right")
-    hist.add_column("hours", justify="right")
+    hist.add_number_column("records")
+    hist.add_number_column("hours")
     hist.add_column("")
     peak = max((n for n, _ in s.bins), default=0) or 1
     for (lo, hi), (n, secs) in zip(BINS, s.bins):
@@ -317,7 +307,7 @@ def _print_stats(console, s: _Stats) -> None:
                                  ("Channels", s.channels, _channels)):
         table = Table(title=title)
         table.add_column(title.lower().rstrip("s"))
-        table.add_column("records", justify="right")
+        table.add_number_column("records")
         for value, n in sorted(counter.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
             table.add_row("unknown" if value is None else name(value), _share(n, s.records))
         console.print(table)
@@ -329,18 +319,3 @@ def _channels(n: int) -> str:
 
 def _share(n: int, total: int) -> str:
     return f"{n} ({100 * n / total:.1f}%)" if total else "0"
-
-
-def _rel(path) -> str:
-    """``path`` relative to the working directory when it lies below it, else as is."""
-    rel = os.path.relpath(path)
-    return str(path) if rel.startswith("..") else rel
-
-
-def _escape(text: str) -> str:
-    """User-supplied text made safe to print: no rich markup, no lone surrogates (a file name
-    that is not UTF-8)."""
-    from rich.markup import escape
-
-    from manifests.problems import printable
-    return escape(printable(text))

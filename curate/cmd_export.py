@@ -55,8 +55,7 @@ def export(
     from manifests.exporters import export as write_export
     from manifests.exporters.hf import MissingDependency
 
-    from .cmd_datasets import print_problems
-    from .console import escape, make_console, os_error_line
+    from .console import escape, make_console, os_error_line, print_problems
     from .progress import records_progress
     from .registry import RegistryError, resolve_manifest
 

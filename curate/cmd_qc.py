@@ -138,7 +138,7 @@ def _check_dataset(manifest: Path, stages, out_dir: Path, workers: int, force: b
     ``out_dir`` (a run directory)."""
     from rich.markup import escape
 
-    from .cmd_run import run_manifest
+    from .runner import run_manifest
 
     info, problems = run_manifest(manifest, stages, out_dir, err, "checking",
                                   fingerprint=fingerprint, workers=workers, force=force)

@@ -21,8 +21,36 @@ def make_console(stderr: bool = False) -> Console:
 
 
 def escape(value) -> str:
-    """``str(value)`` with rich markup escaped: an id or text holding ``[/]`` prints as it is."""
-    return _escape(str(value))
+    """``str(value)`` safe to print: rich markup escaped (an id or text holding ``[/]`` prints as
+    it is), lone surrogates (a file name that is not UTF-8) shown as escapes."""
+    from manifests.problems import printable
+    return _escape(printable(str(value)))
+
+
+def relative(path) -> str:
+    """``path`` relative to the working directory when it lies below it, else as is."""
+    import os
+
+    rel = os.path.relpath(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+SHOWN_PROBLEMS = 20
+
+
+def print_problems(console, problems, title: str, full_list=None) -> None:
+    """``file:line [id]: reason`` for each set-aside item, the first SHOWN_PROBLEMS of them."""
+    from pathlib import Path
+
+    items = list(problems)
+    console.print(f"[yellow]{escape(title)}: {len(items)}[/]")
+    for p in items[:SHOWN_PROBLEMS]:
+        where = relative(Path(p.source)) + (f":{p.line}" if p.line else "")
+        who = f" [{p.id}]" if p.id else ""
+        console.print(f"  {escape(where + who)}: {escape(p.reason)}", highlight=False)
+    if len(items) > SHOWN_PROBLEMS:
+        more = f"  … and {len(items) - SHOWN_PROBLEMS} more"
+        console.print(more + (f" (full list: {escape(relative(full_list))})" if full_list else ""))
 
 
 def os_error_line(e: OSError) -> str:

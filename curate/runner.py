@@ -1,0 +1,61 @@
+"""Running a job from a command: the folder's lock, the "already complete" check, progress, and
+the warnings a run's statistics call for. Shared by ``curate run`` and ``curate qc``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def run_manifest(manifest: Path, stages, out_dir: Path, console, label: str, *, fingerprint: str,
+                 workers: int, seed: int = 0, force: bool = False,
+                 shard_seconds: float | None = None, engine: str = "local"):
+    """Run ``stages`` over ``manifest`` into ``out_dir`` behind an hours progress bar (``label``),
+    holding the folder's lock throughout. Returns what run.json holds — None when ``out_dir``
+    already holds this job complete and ``force`` is off — and the unreadable input lines (a
+    manifests.Problems). A complete run of another job there is a RunDirError naming what
+    differs."""
+    from manifests import Problems, read_manifest
+
+    from . import run_dir
+    from .console import escape
+    from .pipeline import SHARD_SECONDS, run_pipeline
+    from .progress import hours_progress
+
+    problems = Problems()
+
+    def records():
+        problems.items.clear()  # each pass re-reads the file; keep one pass's problems
+        return read_manifest(manifest, problems)
+
+    shard_seconds = SHARD_SECONDS if shard_seconds is None else shard_seconds
+    with run_dir.lock(out_dir) as held:
+        if held.note and held.depth == 1:  # a caller holding it already said so
+            console.print(f"[yellow]note:[/] {escape(held.note)}", soft_wrap=True)
+        if not force and run_dir.holds(out_dir, run_dir.job_of(fingerprint, stages, seed,
+                                                                shard_seconds)):
+            return None, problems
+        total = sum(r.duration for r in read_manifest(manifest, Problems()))
+        with hours_progress(console, total, label) as advance:
+            info = run_pipeline(records, stages, out_dir, seed=seed, workers=workers,
+                                source=str(manifest), fingerprint=fingerprint,
+                                on_progress=advance, problems=problems,
+                                shard_seconds=shard_seconds, resume=not force, engine=engine)
+    return info, problems
+
+
+def warn_stage_faults(console, info: dict) -> None:
+    """Say which stages broke the stage contract: records lost (neither yielded nor rejected)
+    or rejected because the stage raised on them."""
+    from .console import escape
+
+    for key, s in info["per_stage"].items():
+        stage = escape(key.split(":", 1)[-1])
+        lost = s["reasons"].get("lost_by_stage", 0)
+        errors = {r: n for r, n in s["reasons"].items() if r.startswith("stage_error:")}
+        if lost:
+            console.print(f"[yellow]warning:[/] stage {stage} lost {lost} record(s): it neither "
+                          "yielded nor rejected them; they are in rejected.jsonl as "
+                          "lost_by_stage", soft_wrap=True)
+        for reason, n in sorted(errors.items()):
+            console.print(f"[yellow]warning:[/] stage {stage} raised on {n} record(s); they are "
+                          f"in rejected.jsonl as {escape(reason)}, with the message",
+                          soft_wrap=True)
