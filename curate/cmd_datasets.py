@@ -57,11 +57,11 @@ def add(
 
     Example: curate datasets add w5 data/wenet_5h --format kaldi --hyp data/base1.tsv
     """
-    from .console import escape, relative
     from rich.console import Console
 
     from manifests.importers import SourceError, resolve_format
 
+    from .console import escape, relative
     from .progress import records_progress
     from .registry import Dataset, RegistryError, Workspace, check_name, import_dataset
 
@@ -107,12 +107,11 @@ def list_() -> None:
 
     Example: curate datasets list
     """
-    from .console import escape, relative
     from rich.console import Console
-    from .console import Table
 
     from manifests.importers import SourceError
 
+    from .console import Table, escape, relative
     from .registry import DEMO, RegistryError, Workspace, cached_summary, demo_manifest
 
     out = Console()
@@ -158,9 +157,9 @@ def show(name: Annotated[str, typer.Argument(
 
     Example: curate datasets show demo
     """
-    from .console import escape, print_problems, relative
     from rich.console import Console
 
+    from .console import escape, print_problems, relative
     from .registry import RegistryError, Workspace, resolve_manifest
 
     out = Console()
@@ -187,9 +186,9 @@ def remove(name: Annotated[str, typer.Argument(help="Registered dataset name.")]
 
     Example: curate datasets remove w5
     """
-    from .console import escape, relative
     from rich.console import Console
 
+    from .console import escape, relative
     from .registry import DEMO, RegistryError, Workspace
 
     try:
