@@ -4,6 +4,9 @@ Builds corpora of N hours from the demo corpus voices (a manifest that reuses th
 under new ids, so every record is really decoded), then, for each N, runs in separate processes:
 
   curate   vad,short,chunk30,merge30,noise with --workers W
+  ray      the same with --engine ray (a single-node Ray that curate starts), when ray is installed
+  resume   the same run killed with SIGKILL once half its shards are finished, then rerun: the
+           figure is the rerun's wall time against the uninterrupted run's (it should be ~half)
   floor    decode every input and encode ~30 s FLAC outputs with soundfile, nothing else, W processes
   lhotse   an equivalent Lhotse pipeline (filter < 1 s, 30 s windows, concat with 1 s gaps, noise
            mix, save FLAC) when lhotse is installed; Lhotse has no webrtcvad trim, so it does less
@@ -18,8 +21,11 @@ import argparse
 import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -104,6 +110,19 @@ def lhotse_pipeline(manifest: str, out_dir: str, workers: int) -> None:
     cuts.save_audios(out_dir, format="flac", num_jobs=workers)
 
 
+def killed_half_way(cmd: list[str], out: Path, shards: int, env: dict) -> None:
+    """Start ``cmd`` and SIGKILL it once half of its ``shards`` are finished in ``out``."""
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    while proc.poll() is None:
+        done = len([p for p in (out / "shards").glob("[0-9]*")]) if (out / "shards").exists() else 0
+        if done >= shards // 2:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    proc.wait()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--hours", type=float, action="append", help="corpus size; repeatable")
@@ -121,8 +140,13 @@ def main() -> None:
         have_lhotse = True
     except ImportError:
         have_lhotse = False
+    try:
+        import ray  # noqa: F401
+        have_ray = True
+    except ImportError:
+        have_ray = False
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    rows = []
+    rows, resumes = [], []
     for hours in args.hours or [1.0]:
         tmp = Path(tempfile.mkdtemp(prefix=f"curate-bench-{hours:g}h-"))
         try:
@@ -134,6 +158,9 @@ def main() -> None:
                 "floor": [sys.executable, __file__, "--workers", str(args.workers),
                           "--floor", str(manifest), str(tmp / "floor")],
             }
+            if have_ray:
+                runs["ray"] = runs["curate"][:-4] + ["--out", str(tmp / "ray"), "--engine", "ray",
+                                                     "--workers", str(args.workers)]
             if have_lhotse:
                 runs["lhotse"] = [sys.executable, __file__, "--workers", str(args.workers),
                                   "--lhotse", str(manifest), str(tmp / "lhotse")]
@@ -142,9 +169,18 @@ def main() -> None:
                 (tmp / name).mkdir(exist_ok=True)
                 wall, peak, _ = run_measured(cmd, env=env, cwd=ROOT)
                 results[name] = (seconds / wall, peak)
-            kept = json.loads((tmp / "curate" / "run.json").read_text())["accounting"]
+            info = json.loads((tmp / "curate" / "run.json").read_text())
+            kept, shards = info["accounting"], info["shards"]["total"]
             for name, (speed, peak) in results.items():
                 rows.append((hours, name, speed, speed / results["floor"][0], peak / 2**20))
+            if shards >= 4:
+                resume_cmd = runs["curate"][:-4] + ["--out", str(tmp / "resume"),
+                                                    "--workers", str(args.workers)]
+                killed_half_way(resume_cmd, tmp / "resume", shards, env)
+                wall, peak, _ = run_measured(resume_cmd, env=env, cwd=ROOT)
+                reused = json.loads((tmp / "resume" / "run.json").read_text())["shards"]["reused"]
+                whole = seconds / results["curate"][0]
+                resumes.append((hours, reused, shards, wall, wall / whole))
             print(f"{hours:g} h input: curate kept {kept['records']['kept']} of "
                   f"{kept['input_records']} records", file=sys.stderr)
         finally:
@@ -153,8 +189,13 @@ def main() -> None:
     print(f"{'hours':>6} {'pipeline':<8} {'audio s / wall s':>17} {'vs floor':>9} {'peak RSS MB':>12}")
     for hours, name, speed, ratio, mb in rows:
         print(f"{hours:>6g} {name:<8} {speed:>17.1f} {ratio:>8.2f}x {mb:>12.0f}")
+    for hours, reused, shards, wall, share in resumes:
+        print(f"{hours:>6g} h killed half way: the rerun reused {reused} of {shards} shards and took "
+              f"{wall:.1f} s, {share:.2f}x the uninterrupted run")
     if not have_lhotse:
         print("lhotse not installed: no Lhotse comparison (pip install lhotse)")
+    if not have_ray:
+        print("ray not installed: no --engine ray row (pip install 'curate[ray]')")
 
 
 if __name__ == "__main__":

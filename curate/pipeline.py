@@ -276,14 +276,18 @@ def _run_shard(index: int, items: list[Item]) -> dict:
     try:
         stats: dict[str, StageStats] = {}
         rejected: list[Item] = []
-        fresh = []
-        for it in items:
-            if it.rejected:
-                out.write(it)  # a repeated id, set aside before the stages
-            else:
-                out.count_input(it.record)
-                fresh.append(it)
-        stream: Iterator[Item] = iter(fresh)
+
+        def fresh() -> Iterator[Item]:
+            # New items, made as the stages ask for them: nothing outside the stream holds one, so
+            # the audio of a record merged into a window is freed with the window.
+            for it in items:
+                if it.rejected:
+                    out.write(it)  # a repeated id, set aside before the stages
+                else:
+                    out.count_input(it.record)
+                    yield Item(it.record, None, sources=it.sources)
+
+        stream: Iterator[Item] = fresh()
         for i, stage in enumerate(stages):
             if stage.needs_audio:
                 stream = _decoded(stream, stats, rejected)
