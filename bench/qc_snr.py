@@ -4,7 +4,7 @@ Each clean real clip in tests/data/real/ (see its README: read Mandarin and Engl
 free licences) is mixed with each bundled car-cabin noise file (curate/demo/noise/: synthesized
 cabin noise, as the noise stage uses it) at SNRs from 0 to 25 dB, exactly as `curate run
 --plugins vad,noise` mixes (plugins/noise.py `mix`: SNR over the speech-active samples). The
-mixture is then estimated by qc's estimator (plugins/audio_checks.py `snr_db`) and by the peer,
+mixture is then estimated by qc's estimator (curate/checks/audio.py `snr_db`) and by the peer,
 the estimator qc used before issue 12 (frozen below), in three situations a clip reaches qc in:
 
   vad      after `vad`: trimmed to speech +- 0.2 s, vad intervals given (mixing used them too)
@@ -31,11 +31,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from curate.checks import audio as A  # noqa: E402
+from curate.checks.speech_level import FRAME, frame_power_db, mean_power, speech_mask  # noqa: E402
 from curate.stage import SR  # noqa: E402
 from manifests.audio import load  # noqa: E402
-from plugins import audio_checks as A  # noqa: E402
 from plugins.noise import bundled_noise_dir, mix, noise_files, noise_segment  # noqa: E402
-from plugins.speech_level import FRAME, frame_power_db, mean_power, speech_mask  # noqa: E402
 from plugins.vad import Vad  # noqa: E402
 
 REAL = ROOT / "tests" / "data" / "real"

@@ -34,10 +34,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from curate.checks.speech_level import frame_power_db  # noqa: E402
 from curate.stage import SR  # noqa: E402
 from manifests.audio import load  # noqa: E402
 from plugins.noise import bundled_noise_dir, mix, noise_files, noise_segment  # noqa: E402
-from plugins.speech_level import frame_power_db  # noqa: E402
 from plugins.vad import Vad, _silero_flags, _webrtc_flags, smooth  # noqa: E402
 
 REAL = ROOT / "tests" / "data" / "real"

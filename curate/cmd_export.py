@@ -25,10 +25,13 @@ def export(
                                "folder (save_to_disk) with an Audio column.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file (nemo, wenet, lhotse) or "
                                                           "folder (kaldi, hf).")],
+    # The default is manifests.audio.TARGET_SR, written out here: command modules import no
+    # numpy/soundfile at module level (tests/test_one_definition.py holds the two equal). The
+    # backslash keeps rich from taking [default: …] for markup and dropping it.
     sample_rate: Annotated[Optional[int], typer.Option(
         "--sample-rate", min=4000, max=192000,
         help="kaldi, hf: the one rate all audio is written at; files at another rate are "
-             "resampled. [default: 16000]")] = None,
+             "resampled. \\[default: 16000]")] = None,
     force: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
 ) -> None:
     """Export a dataset, the demo or a run's manifest to NeMo, WeNet, Kaldi, Lhotse or HF datasets.

@@ -17,10 +17,10 @@ from typing import Iterator
 
 import numpy as np
 
+from curate.checks.speech_level import FRAME, frame_power_db
 from curate.stage import SR, Context, Item, Param, ParamError, Stage
 
 from .joiner import AUTO, JOINER_HELP, join_texts
-from .speech_level import FRAME, frame_power_db
 
 
 class Chunk30(Stage):

@@ -8,30 +8,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from manifests.cjk import no_space_beside
+
 AUTO = "auto"
-
-# Scripts written without spaces, their punctuation and full-width forms (～ and 【】 included).
-_CJK_RANGES = (
-    (0x1100, 0x11FF),    # Hangul Jamo
-    (0x2E80, 0x2FDF),    # CJK radicals, Kangxi radicals
-    (0x3000, 0x303F),    # CJK symbols and punctuation: 。、「」【】
-    (0x3040, 0x30FF),    # Hiragana, Katakana
-    (0x3100, 0x31FF),    # Bopomofo, Hangul compatibility, Kanbun, CJK strokes, Katakana ext.
-    (0x3200, 0x4DBF),    # enclosed CJK, compatibility, CJK extension A
-    (0x4E00, 0x9FFF),    # CJK unified ideographs
-    (0xA960, 0xA97F),    # Hangul Jamo extended A
-    (0xAC00, 0xD7FF),    # Hangul syllables, Jamo extended B
-    (0xF900, 0xFAFF),    # CJK compatibility ideographs
-    (0xFE30, 0xFE4F),    # CJK compatibility forms
-    (0xFF00, 0xFFEF),    # half- and full-width forms: ，！？～
-    (0x20000, 0x3FFFF),  # CJK extensions B and later
-)
-
-
-def is_cjk(ch: str) -> bool:
-    """True for a character of a script written without spaces between words."""
-    cp = ord(ch)
-    return any(lo <= cp <= hi for lo, hi in _CJK_RANGES)
 
 
 def join_texts(texts: Iterable[str], joiner: str = AUTO) -> str:
@@ -51,7 +30,7 @@ def join_texts(texts: Iterable[str], joiner: str = AUTO) -> str:
         return joiner.join(pieces)
     out = ""
     for piece in pieces:
-        if out and not is_cjk(out[-1]) and not is_cjk(piece[0]):
+        if out and not no_space_beside(out[-1]) and not no_space_beside(piece[0]):
             out += " "
         out += piece
     return out

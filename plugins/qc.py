@@ -25,14 +25,13 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from curate.cer import pair
+from curate.checks import audio as A
 from curate.checks import labels as L
+from curate.checks.speech_level import speech_mask
 from curate.checks.tags import DATASET_TAGS, TAGS, inherited, measured_on
 from curate.stage import SR, Context, Item, Param, ParamError, Stage
 from manifests import Record
 from manifests.markers import DEFAULT_MARKERS, find_markers
-
-from . import audio_checks as A
-from .speech_level import speech_mask
 
 MIN_BAND_RECORDS = 20  # fewer labelled records give no trustworthy median/MAD: bounds only
 MIN_LOG_SPREAD = 0.1   # the band is never narrower than ±10 %·k around the median rate

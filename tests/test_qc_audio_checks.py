@@ -3,11 +3,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from curate.checks import audio as A
+from manifests.audio import TARGET_SR as SR
 from manifests.audio import load
-from plugins import audio_checks as A
 from tests.audio_gen import speechlike
-
-SR = 16000
 
 
 def mix_at_snr(speech, snr_db, seed=1):

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from curate.checks import audio as A
 from curate.cli import app
 from curate.stage import SR
 from manifests import Record, read_manifest, write_manifest
 from manifests.audio import load
-from plugins import audio_checks as A
 from plugins.noise import bundled_noise_dir, mix, noise_files, noise_segment
 from tests.audio_gen import speechlike, write
 

@@ -1,7 +1,8 @@
 """The transcript joiner shared by merge30 and chunk30."""
 import pytest
 
-from plugins.joiner import is_cjk, join_texts
+from manifests.cjk import no_space_beside
+from plugins.joiner import join_texts
 
 
 @pytest.mark.parametrize("texts, joined", [
@@ -27,5 +28,5 @@ def test_a_configured_joiner_is_used_as_is():
 
 
 def test_cjk_detection():
-    assert all(is_cjk(c) for c in "中文。，～【】ひカ한")
-    assert not any(is_cjk(c) for c in "aZ09 .,-é")
+    assert all(no_space_beside(c) for c in "中文。，～【】ひカ한")
+    assert not any(no_space_beside(c) for c in "aZ09 .,-é")

@@ -7,11 +7,11 @@ import pytest
 import soundfile as sf
 
 import curate
+from curate.checks.speech_level import FRAME, HANGOVER_FRAMES, intervals_mask, mean_power
 from curate.stage import SR, Context, Item, ParamError
 from manifests import Record, read_manifest
 from manifests.audio import load
 from plugins.noise import Noise, loop, mix, noise_segment
-from plugins.speech_level import FRAME, HANGOVER_FRAMES, intervals_mask, mean_power
 from plugins.merge30 import Merge30
 from plugins.vad import Vad
 

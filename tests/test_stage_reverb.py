@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from curate.checks.speech_level import intervals_mask, mean_power
 from curate.stage import SR, Context, Item, ParamError
 from manifests import Record
 from plugins.reverb import Reverb, bundled_rir_dir
-from plugins.speech_level import intervals_mask, mean_power
 from plugins.vad import Vad
 from tests.test_stage_speed import _lag, demo_items, run, same_bytes_for_any_workers
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from manifests.audio import AudioError, load
+from manifests.audio import TARGET_SR, AudioError, load
 
 from .data import Example
 from .prompts import ANSWER_END, AUDIO, Prompts
@@ -52,9 +52,9 @@ class Collator:
                                               for ex in examples]
         if self.silent_audio and not audios and not self.generation:
             prompts.append(AUDIO)
-            audios.append(np.zeros(int(SILENT_SECONDS * 16000), dtype=np.float32))
+            audios.append(np.zeros(int(SILENT_SECONDS * TARGET_SR), dtype=np.float32))
             answers.append(None)
-        enc = self.processor(text=prompts, audio=audios or None, sampling_rate=16000,
+        enc = self.processor(text=prompts, audio=audios or None, sampling_rate=TARGET_SR,
                              padding=True, return_tensors="pt")
         prompt_ids = [row[mask.bool()].tolist()
                       for row, mask in zip(enc["input_ids"], enc["attention_mask"])]

@@ -14,6 +14,8 @@ import torch
 from transformers import (Qwen2AudioConfig, Qwen2AudioForConditionalGeneration,
                           Qwen2AudioProcessor, Qwen2Tokenizer, WhisperFeatureExtractor)
 
+from manifests.audio import TARGET_SR
+
 from .prompts import BASE, INSTRUCT
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>",
@@ -77,8 +79,8 @@ def build_tiny(out_dir, texts, window: int = 30, seed: int = 0, *, audio: dict |
     prompt_text = [re.sub(r"<\|[^|]*\|>|\{hyp\}", " ", t)
                    for t in (*BASE.values(), *INSTRUCT.values())]
     tokenizer = train_tokenizer([*texts, *prompt_text])
-    features = WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, chunk_length=window,
-                                       return_attention_mask=True)
+    features = WhisperFeatureExtractor(feature_size=128, sampling_rate=TARGET_SR,
+                                       chunk_length=window, return_attention_mask=True)
     processor = Qwen2AudioProcessor(feature_extractor=features, tokenizer=tokenizer)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     config = Qwen2AudioConfig(
@@ -162,7 +164,7 @@ def window_seconds(processor) -> float:
 
 def audio_tokens(seconds: float) -> int:
     """Audio tokens the processor expands ``<|AUDIO|>`` to for a clip of ``seconds``."""
-    frames = int(round(seconds * 16000)) // 160
+    frames = int(round(seconds * TARGET_SR)) // 160
     return (((frames - 1) // 2 + 1) - 2) // 2 + 1
 
 

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import re
 
+# One definition of CJK for every layer; is_cjk and all_cjk are re-exported as the scorer's units.
+from manifests.cjk import CJK_LETTERS, all_cjk, is_cjk  # noqa: F401
+
 from .fuzzy import WILDCARD
 
 UNITS = ("mixed", "char", "word")
 
-# Ideographs (with extensions and compatibility forms), CJK iteration/number marks, kana, bopomofo
-# and hangul: one token per character.
-_CJK = ("\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3040-\u30ff\u3100-\u312f\u31a0-\u31ff"
-        "\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f")
-_CJK_CHAR = re.compile(f"[{_CJK}]")
 # Letters and digits that are not CJK, e.g. Latin, Greek, Cyrillic, full-width Latin.
-_RUN = rf"[^\W_{_CJK}]"
+_RUN = rf"[^\W_{CJK_LETTERS}]"
 # Codes for multi-character tokens: planes 15-16, private use, less the wildcard. Characters of
 # that range found in the text itself are coded too, so they can never be mistaken for a code.
 _FIRST, _LAST = 0xF0000, ord(WILDCARD) - 1
@@ -59,18 +57,6 @@ class Vocabulary:
 
     def decode(self, ch: str) -> str:
         return self.tokens.get(ch, ch)
-
-
-def is_cjk(ch: str) -> bool:
-    return len(ch) == 1 and _CJK_CHAR.match(ch) is not None
-
-
-_ALL_CJK = re.compile(f"[{_CJK}]*")
-
-
-def all_cjk(text: str) -> bool:
-    """Every character of ``text`` is CJK (one token each)."""
-    return _ALL_CJK.fullmatch(text) is not None
 
 
 def tokenize(texts: list[str], unit: str, vocab: Vocabulary) -> list[str]:

@@ -6,19 +6,15 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from curate.cer.units import is_cjk
+from manifests.cjk import is_cjk, is_han
 from manifests.markers import CN_NUMERALS, DEFAULT_MARKERS, strip_markers
 
-# Characters a Mandarin label may hold besides CJK ideographs and printable ASCII.
+# Characters a Mandarin label may hold besides Han ideographs and printable ASCII.
 _ALLOWED_RANGES = (
     (0x3000, 0x303F),    # CJK punctuation: 。、「」【】〇
-    (0x3400, 0x4DBF),    # CJK extension A
-    (0x4E00, 0x9FFF),    # CJK unified ideographs
-    (0xF900, 0xFAFF),    # CJK compatibility ideographs
     (0xFE30, 0xFE4F),    # CJK compatibility forms
     (0xFF01, 0xFFEF),    # full-width forms: ，！？～ＡＢ１２
     (0x2010, 0x2027),    # dashes, quotes, ellipsis
-    (0x20000, 0x3FFFF),  # CJK extensions B and later
 )
 _ALLOWED_CHARS = set("°·×÷‰′″℃№")
 
@@ -49,7 +45,7 @@ def bad_chars(text: str, allowed: str = "") -> list[str]:
 
 def _expected(ch: str) -> bool:
     cp = ord(ch)
-    if 0x20 <= cp <= 0x7E or ch in _ALLOWED_CHARS:
+    if 0x20 <= cp <= 0x7E or ch in _ALLOWED_CHARS or is_han(ch):
         return True
     return any(lo <= cp <= hi for lo, hi in _ALLOWED_RANGES)
 

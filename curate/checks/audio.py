@@ -7,7 +7,7 @@ import hashlib
 
 import numpy as np
 
-from curate.stage import SR
+from manifests.audio import TARGET_SR as SR
 
 from .speech_level import frame_power_db, mean_power, speech_mask
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from curate.stage import SR
+from manifests.audio import TARGET_SR as SR
 
 FRAME = 480            # 30 ms at 16 kHz, the vad frame
 P56_MARGIN_DB = 15.9   # P.56: active frames lie within this margin of the active level
