@@ -97,8 +97,11 @@ class Codec(Stage):
                 yield item
                 continue
             if self.keep_clean:
+                # the copy first: once the clean item is yielded, the executor may write it and
+                # drop its audio before this stage resumes
+                copy = item.slice(0.0, item.duration, f"{item.record.id}#codec")
                 yield item
-                item = item.slice(0.0, item.duration, f"{item.record.id}#codec")
+                item = copy
             item.audio, scale = protect(code(item.audio, CODERS[name]))
             item.changed = True
             item.record.add_tag(f"codec:{name}")

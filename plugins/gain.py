@@ -43,8 +43,11 @@ class Gain(Stage):
                 yield item
                 continue
             if self.keep_clean:
+                # the copy first: once the clean item is yielded, the executor may write it and
+                # drop its audio before this stage resumes
+                copy = item.slice(0.0, item.duration, f"{item.record.id}#gain")
                 yield item
-                item = item.slice(0.0, item.duration, f"{item.record.id}#gain")
+                item = copy
             item.audio, scale = protect(item.audio * np.float32(10 ** (db / 20)))
             item.changed = True
             applied = db + 20 * math.log10(scale)

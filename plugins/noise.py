@@ -4,9 +4,10 @@ audiomentations' AddBackgroundNoise sets the noise level against the RMS of the 
 that is half silence has a whole-clip RMS ~3 dB under its speech, so the noise comes out ~3 dB
 weaker than the SNR asked for, and more so the more silence a clip holds. Here the SNR is measured
 where it matters, over the speech-active samples (vad's intervals, else an energy gate; see
-speech_level.py), and noise power is measured over the same samples. The little else the mix
-needs (file discovery, SNR→RMS, an equal-power crossfade to loop short noise files) is a few lines
-of numpy here: importing audiomentations pulls in scipy.signal, ~1.4 s in every worker process.
+curate/checks/speech_level.py), and noise power is measured over the same samples. The little
+else the mix needs (file discovery, SNR→RMS, an equal-power crossfade to loop short noise files)
+is a few lines of numpy here: importing audiomentations pulls in scipy.signal, ~1.4 s in every
+worker process.
 
 For each record the noise file, the offset into it and the SNR are drawn from the record's own
 seeded generator (so results do not depend on workers or order), then applied; what was drawn is
@@ -22,11 +23,11 @@ from typing import Iterator
 
 import numpy as np
 
+from curate.checks.speech_level import mean_power, speech_mask
 from curate.stage import SR, Context, Item, Param, ParamError, Stage
 from manifests.audio import AudioError, load, probe
 
 from .level import protect
-from .speech_level import mean_power, speech_mask
 
 CROSSFADE_S = 0.05   # where a short noise file loops, its end fades into its start
 CACHE_MAX_S = 120.0  # noise files up to this long are decoded once per process and kept
@@ -79,8 +80,11 @@ class Noise(Stage):
                 yield item
                 continue
             if self.keep_clean:
+                # the copy first: once the clean item is yielded, the executor may write it and
+                # drop its audio before this stage resumes
+                copy = item.slice(0.0, item.duration, f"{item.record.id}#noise")
                 yield item
-                item = item.slice(0.0, item.duration, f"{item.record.id}#noise")
+                item = copy
             item.audio, gain, scale = mixed
             item.changed = True
             item.record.add_tag(f"noise:snr={drawn['snr_db']:.1f}")

@@ -14,7 +14,8 @@ the record's own generator, then:
     was (vad's intervals and sentence timestamps still hold; the cross-correlation of input and
     output peaks at lag 0); the reverberant tail past the clip's end is cut, as a recording ends.
   - level: the output is scaled to the input's mean power over the speech (vad's intervals, else
-    the energy gate of speech_level.py), then scaled down whole if it would pass 0.99 (level.py).
+    the energy gate of curate/checks/speech_level.py), then scaled down whole if it would pass
+    0.99 (level.py).
 
 audiomentations' ApplyImpulseResponse is not used: it draws the file from the global ``random``
 (not seedable per record), has no DRR control, and keeps the onset delay of the response
@@ -31,12 +32,12 @@ from typing import Iterator
 
 import numpy as np
 
+from curate.checks.speech_level import mean_power, speech_mask
 from curate.stage import SR, Context, Item, Param, ParamError, Stage
 from manifests.audio import AudioError, load
 
 from .level import protect
 from .noise import AUDIO_SUFFIXES
-from .speech_level import mean_power, speech_mask
 
 DIRECT_MS = 1.0      # taps this close to the strongest one are the direct sound
 MAX_RIR_S = 2.0      # a longer "impulse response" is a recording, not a response
@@ -86,8 +87,11 @@ class Reverb(Stage):
                 continue
             level = math.sqrt(dry_power / wet_power)
             if self.keep_clean:
+                # the copy first: once the clean item is yielded, the executor may write it and
+                # drop its audio before this stage resumes
+                copy = item.slice(0.0, item.duration, f"{item.record.id}#reverb")
                 yield item
-                item = item.slice(0.0, item.duration, f"{item.record.id}#reverb")
+                item = copy
             item.audio, scale = protect(wet * np.float32(level))
             item.changed = True
             item.record.add_tag(f"reverb:drr={drr:.1f}")

@@ -73,8 +73,11 @@ class Speed(Stage):
                 yield item
                 continue
             if self.keep_clean:
+                # the copy first: once the clean item is yielded, the executor may write it and
+                # drop its audio before this stage resumes
+                copy = item.slice(0.0, item.duration, f"{item.record.id}#speed")
                 yield item
-                item = item.slice(0.0, item.duration, f"{item.record.id}#speed")
+                item = copy
             item.audio = np.ascontiguousarray(
                 soxr.resample(item.audio, SR * factor, SR, quality="HQ"), dtype=np.float32)
             item.changed = True
