@@ -68,8 +68,12 @@ def cer(
     from .cer.normalize import PROFILES
     from .cer.outputs import write_all
     from .cer.report import print_report
+    from .cer.view import Shown
+    from .checks.pii import redact_text
     from .console import make_console
 
+    # The reference is often eval_only.jsonl, the records holding personal data: every id, text
+    # and token shown or written, errors included, is masked (the figures are the raw texts').
     console = make_console()
     try:
         if profile not in PROFILES:
@@ -92,14 +96,14 @@ def cer(
         hypotheses = [load_hypotheses(spec) for spec in hyp]
         ev = evaluate(reference, hypotheses, settings)
     except InputError as e:
-        make_console(stderr=True).print(Text.assemble(("error: ", "bold red"), str(e)))
+        make_console(stderr=True).print(Text.assemble(("error: ", "bold red"),
+                                                      redact_text(str(e))))
         raise typer.Exit(2) from None
-    print_report(ev, console, show_bad=show_bad, top=top)
+    shown = Shown(ev, redact_text)
+    print_report(ev, console, shown, show_bad=show_bad, top=top)
     if out is not None:
-        from .checks.pii import redact_text
-
         # a write error ends the command in cli.py, naming the file
-        paths = write_all(ev, out, mask=redact_text)
+        paths = write_all(ev, out, shown)
         console.print(Text("Wrote " + ", ".join(str(p) for p in paths)))
     if board_file is not None:
         _record_on_board(ev, board_file, eval_name or _eval_name(ref, ref_path), console)

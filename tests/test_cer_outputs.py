@@ -137,22 +137,23 @@ def test_alignment_view_of_wildcards():
 
 
 def test_report_data_aligns_masks_and_marks_wildcards(tmp_path):
-    from curate.cer.html import _Masker, page_data
+    from curate.cer.html import page_data
+    from curate.cer.view import Masker, Shown
     from curate.checks.pii import redact_text
 
-    masker = _Masker(redact_text)
+    masker = Masker(redact_text)
     tokens = ["给", "13812345678", "打", "电", "话"]
     assert masker.tokens(tokens, "给13812345678打电话") == ["给", "138****5678", "打", "电", "话"]
     assert masker.tokens(["打", "开"], "打开") == ["打", "开"]
     # personal data the tokens no longer show to the masker: every token is starred
-    assert _Masker(lambda t: "#" * len(t) if "x" in t else t).tokens(["a", "b"], "x") == \
+    assert Masker(lambda t: "#" * len(t) if "x" in t else t).tokens(["a", "b"], "x") == \
         ["*", "*"]
 
     r = Reference("ref.tsv", ["u1", "u2"], ["打开【～】空调", "给13812345678打电话"])
     hyp = Hypotheses("base1", "h.tsv", {"u1": "打开那个空调", "u2": "给13812345679打电话"},
                      Problems())
     ev = evaluate(r, [hyp], Settings(fuzzy="wildcard", resamples=0))
-    data = page_data(ev, tmp_path, redact_text)
+    data = page_data(ev, tmp_path, Shown(ev, redact_text))
     u1, u2 = data["utts"]
     assert u1[4][0][5] == ["打开", ["~", "～", "那个"], "空调"]  # the wildcard absorbed 那个
     assert u2[3] == "给138****5678打电话"

@@ -10,16 +10,15 @@ with its audio, or open it where it was written.
 
 The utterances travel as JSON in the page and a small script renders one page of them at a time
 through ``textContent`` (so nothing user-supplied is ever read as HTML) and filters them:
-fixed / broken by a corrector, all systems wrong, by flag, by CER band. Every text passes through
-the caller's ``mask`` (personal data masked) before it is written; ``mask`` keeps a text's length
-(as ``redact_text`` does), so masking is applied per token and the alignment stays.
+fixed / broken by a corrector, all systems wrong, by flag, by CER band. Every id, text and token is
+shown as the caller's ``Shown`` shows it (personal data masked per token, each masking carried
+across the alignment, see view.py), so the alignment stays.
 """
 from __future__ import annotations
 
 import html
 import json
 import os
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -29,14 +28,12 @@ from .confusions import homophones
 from .evaluate import Evaluation
 from .flags import FLAGS
 from .report import pct
-from .units import all_cjk, is_cjk
-from .view import columns, decode_tokens
+from .view import Shown, columns, join_tokens
 
 TOP_CONFUSIONS = 20
 BANDS = ((0.0, 0.0, "0"), (0.0, 0.1, "0–10%"), (0.1, 0.3, "10–30%"), (0.3, 1.0, "30–100%"),
          (1.0, float("inf"), "over 100%"))  # (above, up to and including, label); "0" is exact
 
-Mask = Callable[[str], str]
 _OPS = {"replace": "S", "delete": "D", "insert": "I", "absorb": "~"}
 
 
@@ -44,59 +41,12 @@ def esc(value) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-class _Masker:
-    """``mask`` applied to token lists, cached per text (hypotheses often repeat the
-    reference)."""
-
-    def __init__(self, mask: Mask | None) -> None:
-        self.mask = mask
-        self._texts: dict[str, str] = {}
-
-    def text(self, text: str | None) -> str:
-        if not text or self.mask is None:
-            return text or ""
-        out = self._texts.get(text)
-        if out is None:
-            out = self._texts[text] = self.mask(text) or ""
-        return out
-
-    def tokens(self, tokens: list[str], raw: str | None) -> list[str]:
-        """The tokens with personal data masked. The tokens are joined as they read (no space
-        next to a CJK character) and masked in place; where the raw text holds personal data
-        that its tokens no longer show to the masker, every token is masked."""
-        if self.mask is None or not tokens or self.text(raw) == (raw or ""):
-            return tokens
-        joined = _join(tokens)
-        masked = self.text(joined)
-        if masked == joined or len(masked) != len(joined):
-            return ["*" * len(t) for t in tokens]
-        out, pos = [], 0
-        for t in tokens:  # _join put one space between tokens or none
-            if joined[pos] == " " and t != " ":
-                pos += 1
-            out.append(masked[pos:pos + len(t)])
-            pos += len(t)
-        return out
-
-
-def _join(tokens: list[str]) -> str:
-    """Tokens as they read: a space between two words, none next to a CJK character."""
-    joined = "".join(tokens)
-    if len(joined) == len(tokens) and all_cjk(joined):  # the common case, in one regex call
-        return joined
-    out = []
-    for k, t in enumerate(tokens):
-        if k and not (is_cjk(t) or is_cjk(tokens[k - 1])):
-            out.append(" ")
-        out.append(t)
-    return "".join(out)
-
-
 def _cells(ref_tokens, hyp_tokens, ops, cuts, absorbed) -> list:
     """The alignment as compact JSON cells: a string for a run of matched tokens, else
     ``[op, ref, hyp]`` with op S, D, I or ~ (a span an unclear-span wildcard absorbed)."""
     return [r if not tag else [_OPS[tag], r or "", h or ""]
-            for r, h, tag in columns(ref_tokens, hyp_tokens, ops, cuts, absorbed, join=_join)]
+            for r, h, tag in columns(ref_tokens, hyp_tokens, ops, cuts, absorbed,
+                                    join=join_tokens)]
 
 
 def _audio_src(ev: Evaluation, rid: str, out_dir: Path) -> str | None:
@@ -121,32 +71,28 @@ def pairs_of(ev: Evaluation) -> list[tuple[str, str]]:
     return [(b, names[0]) for b in names[1:]]
 
 
-def page_data(ev: Evaluation, out_dir: Path, mask: Mask | None) -> dict:
-    masker = _Masker(mask)
+def page_data(ev: Evaluation, out_dir: Path, shown: Shown) -> dict:
     names = list(ev.systems)
-    decode = ev.vocab.decode
     systems = [ev.systems[n] for n in names]
     masks = [ev.mask(n).tolist() for n in names]
     per = [(sr.present.tolist(), sr.S.tolist(), sr.D.tolist(), sr.I.tolist()) for sr in systems]
     utts = []
     for k, rid in enumerate(ev.ids):
-        ref_tokens = masker.tokens(decode_tokens(ev.ref_seq[k], decode), ev.ref_raw[k])
-        ref_text = _join(ref_tokens)
         cuts = ev.wildcard_cuts.get(k, ())
         row_systems = []
         for s, sr in enumerate(systems):
             present, S, D, I = per[s]
             flags = list(sr.flags[k]) if sr.flags else []
+            ref_tokens, hyp_tokens = shown.tokens(sr.name, k)
             if not present[k]:
                 cells = None
             elif sr.ops[k] or k in sr.absorbed:
-                hyp_tokens = masker.tokens(decode_tokens(sr.hyp_seq[k], decode), sr.hyp_raw[k])
                 cells = _cells(ref_tokens, hyp_tokens, sr.ops[k], cuts, sr.absorbed.get(k, ()))
             else:  # the hypothesis reads as the reference
-                cells = [ref_text]
+                cells = [join_tokens(ref_tokens)]
             row_systems.append([S[k], D[k], I[k], 1 if masks[s][k] else 0, flags, cells])
-        utts.append([masker.text(rid), _audio_src(ev, rid, out_dir), int(ev.n[k]),
-                     masker.text(ev.ref_raw[k]), row_systems])
+        utts.append([shown.text(rid), _audio_src(ev, rid, out_dir), int(ev.n[k]),
+                     shown.reference(k), row_systems])
     return {"systems": names, "pairs": pairs_of(ev), "flags": list(FLAGS),
             "bands": [[lo, hi if hi != float("inf") else None, label] for lo, hi, label in BANDS],
             "utts": utts}
@@ -188,22 +134,23 @@ def _corrections_table(ev: Evaluation) -> str:
             f'</thead><tbody>{rows}</tbody></table>')
 
 
-def _confusions(ev: Evaluation, masker: _Masker) -> str:
+def _confusions(ev: Evaluation, shown: Shown) -> str:
+    """The top edits as shown (``Shown.confusions``); the homophone share is the raw tokens'."""
     out = []
-    for name, conf in ev.confusions.items():
-        share = conf.homophone_share()
+    for name, raw in ev.confusions.items():
+        share, conf = raw.homophone_share(), shown.confusions(name)
         subs = "".join(
-            f'<tr><td>{esc(masker.text(r))}</td><td>{esc(masker.text(h))}</td>'
-            f'<td class="num">{c}</td><td>{"yes" if homophones(r, h) else ""}</td></tr>'
+            f'<tr><td>{esc(r)}</td><td>{esc(h)}</td><td class="num">{c}</td>'
+            f'<td>{_same_sound(shown, r, h)}</td></tr>'
             for (r, h), c in conf.substitutions.most_common(TOP_CONFUSIONS))
-        dels = "".join(f'<tr><td>{esc(masker.text(r))}</td><td class="num">{c}</td></tr>'
+        dels = "".join(f'<tr><td>{esc(r)}</td><td class="num">{c}</td></tr>'
                        for r, c in conf.deletions.most_common(TOP_CONFUSIONS))
-        ins = "".join(f'<tr><td>{esc(masker.text(h))}</td><td class="num">{c}</td></tr>'
+        ins = "".join(f'<tr><td>{esc(h)}</td><td class="num">{c}</td></tr>'
                       for h, c in conf.insertions.most_common(TOP_CONFUSIONS))
         out.append(
             f'<section class="confusions" data-system="{esc(name)}"><h3>{esc(name)}</h3>'
             f'<p>homophone share of substitutions: <b class="homophones">{pct(share)}</b> '
-            f'({conf.homophone_substitutions()} of {sum(conf.substitutions.values())})</p>'
+            f'({raw.homophone_substitutions()} of {sum(raw.substitutions.values())})</p>'
             '<div class="tables">'
             f'<table><thead><tr><th>ref</th><th>hyp</th><th>count</th><th>homophone</th></tr>'
             f'</thead><tbody>{subs}</tbody></table>'
@@ -214,19 +161,22 @@ def _confusions(ev: Evaluation, masker: _Masker) -> str:
     return "".join(out)
 
 
+def _same_sound(shown: Shown, r: str, h: str) -> str:
+    return "masked" if shown.masked(r) or shown.masked(h) else "yes" if homophones(r, h) else ""
+
+
 def _script_json(value) -> str:
     """JSON safe inside <script>: no '<' at all, so no '</script>' or '<!--' can end it."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
 
 
-def render(ev: Evaluation, out_dir: Path, mask: Mask | None) -> str:
+def render(ev: Evaluation, out_dir: Path, shown: Shown) -> str:
     template = Template(resources.files("curate").joinpath("templates", "cer_report.html")
                         .read_text(encoding="utf-8"))
-    masker = _Masker(mask)
     return template.substitute(
         title=esc(f"CER report: {ev.reference.source}"),
         source=esc(ev.reference.source), profile=esc(ev.settings.profile.describe()),
         unit=esc(ev.settings.unit), scored=len(ev.ids), tokens=int(ev.n.sum()),
         summary_table=_summary_table(ev), corrections_table=_corrections_table(ev),
-        confusions=_confusions(ev, masker),
-        data=_script_json(page_data(ev, out_dir, mask)))
+        confusions=_confusions(ev, shown),
+        data=_script_json(page_data(ev, out_dir, shown)))

@@ -10,14 +10,19 @@ from ..console import Table, escape
 from .confusions import homophones
 from .evaluate import Evaluation
 from .flags import FLAGS
+from .view import Shown
 
 
 def pct(x: float | None, digits: int = 2) -> str:
     return "—" if x is None else f"{100 * x:.{digits}f}%"
 
 
-def print_report(ev: Evaluation, console: Console, show_bad: int = 0, top: int = 10) -> None:
+def print_report(ev: Evaluation, console: Console, shown: Shown | None = None,
+                 show_bad: int = 0, top: int = 10) -> None:
+    """Each id, text and token as ``shown`` shows it (personal data masked; None: as they
+    are); the figures are the raw texts'."""
     s, ref = ev.settings, ev.reference
+    shown = shown or Shown(ev, None)
     console.print(f"[bold]Reference[/] {escape(ref.source)}: {len(ref.ids)} utterances, "
                   f"{len(ev.ids)} scored, {int(ev.n.sum())} tokens (unit: {s.unit})")
     console.print(f"[bold]Profile[/] {escape(s.profile.describe())}")
@@ -35,18 +40,19 @@ def print_report(ev: Evaluation, console: Console, show_bad: int = 0, top: int =
         console.print(f"[bold]Empty references[/] {len(ev.empty_ref_ids)}, scored apart "
                       f"({escape(apart)})")
     for p in list(ref.problems)[:10]:
-        console.print(f"[yellow]reference problem[/] {escape(str(p))}")
+        console.print(f"[yellow]reference problem[/] {escape(shown.problem(p))}")
     if len(ref.problems) > 10:
         console.print(f"[yellow]... {len(ref.problems) - 10} more reference problems[/]")
     for name, sr in ev.systems.items():
         for p in sr.problems[:5]:
-            console.print(f"[yellow]{escape(name)} problem[/] {escape(str(p))}")
+            console.print(f"[yellow]{escape(name)} problem[/] {escape(shown.problem(p))}")
         if len(sr.problems) > 5:
             console.print(f"[yellow]... {len(sr.problems) - 5} more problems in "
                           f"{escape(name)}[/]")
         if sr.unknown_ids:
+            some = ", ".join(shown.ids(sr.unknown_ids[:3]))
             console.print(f"[yellow]{escape(name)}[/]: {len(sr.unknown_ids)} hypothesis ids "
-                          f"have no reference (e.g. {escape(', '.join(sr.unknown_ids[:3]))})")
+                          f"have no reference (e.g. {escape(some)})")
     console.print(*_systems_tables(ev))
     if ev.bootstrap.pairs and s.resamples:
         console.print(_pairs_table(ev))
@@ -56,10 +62,10 @@ def print_report(ev: Evaluation, console: Console, show_bad: int = 0, top: int =
         console.print(_flags_table(ev))
     for name, conf in ev.confusions.items():
         if conf.substitutions or conf.deletions or conf.insertions:
-            console.print(_confusion_table(name, conf, top))
+            console.print(_confusion_table(name, conf, shown, top))
     if show_bad:
         for name in ev.systems:
-            table = _bad_table(ev, name, show_bad)
+            table = _bad_table(ev, shown, name, show_bad)
             if table.row_count:
                 console.print(table)
 
@@ -145,8 +151,11 @@ def _flags_table(ev: Evaluation) -> Table:
     return t
 
 
-def _confusion_table(name: str, conf, top: int) -> Table:
+def _confusion_table(name: str, conf, shown: Shown, top: int) -> Table:
+    """The top errors as shown (masked tokens, see Shown.confusions); the homophone share is
+    the raw tokens'."""
     share = conf.homophone_share()
+    conf = shown.confusions(name)
     t = _table(title=escape(f"{name}: top errors (homophones: {pct(share, 1)} of substitutions)"),
               title_justify="left")
     for col in ("substitution", "deletion", "insertion"):
@@ -168,7 +177,7 @@ def _confusion_table(name: str, conf, top: int) -> Table:
     return t
 
 
-def _bad_table(ev: Evaluation, name: str, limit: int) -> Table:
+def _bad_table(ev: Evaluation, shown: Shown, name: str, limit: int) -> Table:
     """The flagged utterances of one system, the most errors first."""
     sr = ev.systems[name]
     errors = sr.errors
@@ -182,6 +191,7 @@ def _bad_table(ev: Evaluation, name: str, limit: int) -> Table:
     t.add_column("reference")
     t.add_column("hypothesis")
     for k in flagged[:limit]:
-        t.add_row(Text(ev.ids[k]), ", ".join(sr.flags[k]), f"{int(errors[k])}/{int(ev.n[k])}",
-                  Text(ev.ref_raw[k]), Text("" if sr.hyp_raw[k] is None else sr.hyp_raw[k]))
+        ref, hyp = shown.raw(name, k)
+        t.add_row(Text(shown.text(ev.ids[k])), ", ".join(sr.flags[k]),
+                  f"{int(errors[k])}/{int(ev.n[k])}", Text(ref), Text(hyp or ""))
     return t
