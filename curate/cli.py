@@ -64,6 +64,7 @@ from .cmd_train import train; app.command()(train)  # noqa: E702
 from .cmd_infer import infer; app.command()(infer)  # noqa: E702
 from .cmd_export_model import export_model; app.command()(export_model)  # noqa: E702
 from .cmd_qc import qc; app.command()(qc)  # noqa: E702
+from .cmd_features import features; app.command()(features)  # noqa: E702
 # --- end of command registrations ---
 
 
