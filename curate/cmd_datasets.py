@@ -62,7 +62,7 @@ def add(
     from manifests.importers import SourceError, resolve_format
 
     from .console import escape, relative
-    from .progress import records_progress
+    from .engine.progress import records_progress
     from .registry import Dataset, RegistryError, Workspace, check_name, import_dataset
 
     out, err = Console(), Console(stderr=True)

@@ -59,7 +59,7 @@ def export(
     from manifests.exporters.hf import MissingDependency
 
     from .console import escape, make_console, os_error_line, print_problems
-    from .progress import records_progress
+    from .engine.progress import records_progress
     from .registry import RegistryError, resolve_manifest
 
     console, err = make_console(), make_console(stderr=True)

@@ -60,7 +60,7 @@ def infer(
     from train_adapter import prompts as promptmod
 
     from .console import Table
-    from .progress import hours_progress
+    from .engine.progress import hours_progress
 
     transformers.utils.logging.disable_progress_bar()
     problems = Problems()
@@ -149,7 +149,7 @@ def _write_sidecar(out: Path, model: str, task: str, prompt_set, data: list[str]
     from train_adapter.data import parse_data_spec
 
     from .cer.provenance import checkpoint_info, input_fingerprints, write_sidecar
-    from .run_dir import versions
+    from .engine.lifecycle import versions
 
     model_dir = Path(model).resolve()
     return write_sidecar(out, {

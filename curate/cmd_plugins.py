@@ -7,14 +7,14 @@ def plugins() -> None:
 
     Example: curate plugins
     """
-    from . import plugin_registry
     from .console import Table, escape, make_console
+    from .engine import discovery
 
     console = make_console()
-    eps = plugin_registry.available()
+    eps = discovery.available()
     for name, ep in sorted(eps.items()):
         try:
-            cls = plugin_registry.load_class(name, eps)
+            cls = discovery.load_class(name, eps)
         except Exception as e:  # a broken third-party plugin must not hide the others
             console.print(f"[bold red]{escape(name)}[/]  ({escape(ep.value)}) failed to load: "
                           f"{escape(e)}")

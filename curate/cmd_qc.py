@@ -46,17 +46,17 @@ def qc(
     """
     from rich.markup import escape
 
-    from . import plugin_registry, run_dir
-    from .console import make_console
     from manifests.rundir import RunDirError, is_run_dir, open_run
 
+    from .console import make_console
+    from .engine import discovery, lifecycle
     from .qc.report import RUN_FILES
     from .registry import RegistryError, resolve_manifest
     from .stage import ParamError
 
     console, err = make_console(), make_console(stderr=True)
     try:
-        settings = plugin_registry.parse_sets(set_ or [])
+        settings = discovery.parse_sets(set_ or [])
         stray = sorted(set(settings) - set(STAGES))
         if stray:
             raise ParamError(f"curate qc runs the stages {', '.join(STAGES)}; no settings for "
@@ -64,7 +64,7 @@ def qc(
         if "drop" in settings.get("qc", {}):
             raise ParamError("qc.drop moves records out of a run: use `curate run --plugins qc "
                              "--set qc.drop=...`; `curate qc` only reports")
-        stages = plugin_registry.build_stages(list(STAGES), settings)
+        stages = discovery.build_stages(list(STAGES), settings)
         path = Path(target)
         # a folder of manifests is read in place; one a curate run wrote only when complete
         # and as the run wrote it
@@ -80,15 +80,15 @@ def qc(
     if is_run:
         source_dir, out_dir = path, out or path
     else:
-        fingerprint = run_dir.file_fingerprint(manifest)
+        fingerprint = lifecycle.file_fingerprint(manifest)
         source_dir = out_dir = out or _default_out(target, manifest, fingerprint, stages)
     try:
-        run_dir.check_out(out_dir, manifest)
+        lifecycle.check_out(out_dir, manifest)
         with ExitStack() as hold:
             # The checks' run directory is held while it is written and read; a report-only
             # folder (a run read in place elsewhere) may be anyone's and is not.
-            if not is_run or (out_dir / run_dir.MARKER).exists():
-                held = hold.enter_context(run_dir.lock(out_dir))
+            if not is_run or (out_dir / lifecycle.MARKER).exists():
+                held = hold.enter_context(lifecycle.lock(out_dir))
                 if held.note:
                     err.print(f"[yellow]note:[/] {escape(held.note)}", soft_wrap=True)
             if not is_run:
@@ -96,7 +96,7 @@ def qc(
                                force, err, fingerprint)
             _report(source_dir, out_dir, stages, target, str(manifest or source_dir), max_audio,
                     worst, console, err)
-    except (run_dir.RunDirError, ParamError) as e:
+    except (lifecycle.RunDirError, ParamError) as e:
         err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2)
     typer.echo(str(out_dir))
@@ -126,10 +126,10 @@ def _report(source_dir: Path, out_dir: Path, stages, target: str, source: str, m
 
 
 def _default_out(target: str, manifest: Path, fingerprint: str, stages) -> Path:
-    from . import run_dir
+    from .engine import lifecycle
 
     config = {"stages": [[s.name, s.values] for s in stages], "seed": 0}
-    return run_dir.default_dir(target, manifest, fingerprint, config, prefix="qc-")
+    return lifecycle.default_dir(target, manifest, fingerprint, config, prefix="qc-")
 
 
 def _check_dataset(manifest: Path, stages, out_dir: Path, workers: int, force: bool, err,
@@ -138,7 +138,7 @@ def _check_dataset(manifest: Path, stages, out_dir: Path, workers: int, force: b
     ``out_dir`` (a run directory)."""
     from rich.markup import escape
 
-    from .runner import run_manifest
+    from .engine.runner import run_manifest
 
     info, problems = run_manifest(manifest, stages, out_dir, err, "checking",
                                   fingerprint=fingerprint, workers=workers, force=force)
@@ -158,7 +158,7 @@ def _check_unchecked(entries, stages, err, problems) -> None:
 
     from manifests.audio import AudioError, load
 
-    from .progress import hours_progress
+    from .engine.progress import hours_progress
     from .qc.report import checked
     from .stage import Context, Item
 

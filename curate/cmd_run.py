@@ -45,11 +45,11 @@ def run(
     reusing every finished shard, with the same output bytes. Rerunning a complete run says so; a different job in a complete --out is an error
     naming what differs. One run at a time per folder.
     """
-    from . import plugin_registry, run_dir
     from .console import escape, make_console
+    from .engine import discovery, lifecycle
+    from .engine.runner import run_manifest, warn_stage_faults
+    from .engine.summary import print_run_summary
     from .registry import RegistryError, resolve_manifest
-    from .run_summary import print_run_summary
-    from .runner import run_manifest, warn_stage_faults
     from .stage import ParamError
 
     console = make_console(stderr=True)
@@ -59,13 +59,13 @@ def run(
         settings: dict[str, dict] = {}
         options: dict = {}
         if pipeline:
-            names, settings, options = plugin_registry.read_pipeline_file(pipeline)
+            names, settings, options = discovery.read_pipeline_file(pipeline)
         if plugins:
             names = [n.strip() for n in plugins.split(",") if n.strip()]
-        for stage, params in plugin_registry.parse_sets(set_ or []).items():
+        for stage, params in discovery.parse_sets(set_ or []).items():
             settings.setdefault(stage, {}).update(params)
-        stages = plugin_registry.build_stages(names, settings)
-    except (RegistryError, ParamError, run_dir.RunDirError) as e:
+        stages = discovery.build_stages(names, settings)
+    except (RegistryError, ParamError, lifecycle.RunDirError) as e:
         console.print(f"[red]error:[/] {escape(e)}", soft_wrap=True)
         raise typer.Exit(2)
     seed = seed if seed is not None else int(options.get("seed", 0))
@@ -78,16 +78,16 @@ def run(
         raise typer.Exit(2)
     shard_seconds = round(shard_hours * 3600.0, 3)
 
-    fingerprint = run_dir.file_fingerprint(manifest)
+    fingerprint = lifecycle.file_fingerprint(manifest)
     config = {"stages": [[s.name, s.values] for s in stages], "seed": seed,
               "shard_seconds": shard_seconds}
-    out_dir = out or run_dir.default_dir(target, manifest, fingerprint, config)
+    out_dir = out or lifecycle.default_dir(target, manifest, fingerprint, config)
     try:
-        run_dir.check_out(out_dir, manifest)
+        lifecycle.check_out(out_dir, manifest)
         info, _ = run_manifest(manifest, stages, out_dir, console, "curating",
                                fingerprint=fingerprint, workers=workers, seed=seed, force=force,
                                shard_seconds=shard_seconds, engine=engine)
-    except (run_dir.RunDirError, ParamError) as e:
+    except (lifecycle.RunDirError, ParamError) as e:
         console.print(f"[red]error:[/] {escape(e)}", soft_wrap=True)
         raise typer.Exit(2)
     if info is None:

@@ -5,15 +5,15 @@ fewer; a splitter yields more; a packer yields one for several. Rejected items a
 marked with :meth:`Item.reject`; the executor takes them out of the stream and writes them to
 ``rejected.jsonl``. Stages never do I/O on the output: the executor writes changed audio once.
 
-The executor holds every stage to that contract (see ``pipeline._staged``): a record fed to a stage
-that never comes back out — not yielded, and not named by what is yielded (the same id, an id
-extending it with ``#``, or a window's ``parts``) — is rejected ``lost_by_stage``; an exception a
-stage raises rejects the records it held at that moment, ``stage_error:<Type>`` with the message,
-and the stage starts again on the rest of its input.
+The executor holds every stage to that contract (see ``curate.engine.executor._staged``): a
+record fed to a stage that never comes back out — not yielded itself, and not a parent of what is
+yielded (``Item.slice``, ``Item.merge`` record what an item was made of) — is rejected
+``lost_by_stage``; an exception a stage raises rejects the records it held at that moment,
+``stage_error:<Type>`` with the message, and the stage starts again on the rest of its input.
 
-The executor runs the whole chain of stages in worker processes, each over a block of consecutive
+The executor runs the whole chain of stages in worker processes, each over a shard of consecutive
 records (about 30 minutes of input audio), so a stage that looks across records (merge30) sees
-them in source order, within a block.
+them in source order, within a shard.
 
 Randomness is drawn from :meth:`Context.rng`, seeded by the run seed, the stage and the record id,
 so results do not depend on worker count or order; what was drawn goes into the record's lineage.

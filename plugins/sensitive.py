@@ -12,7 +12,7 @@ for sharing.
 
 Order-proof: the stage is a text guard (``Stage.text_guard``), so the pipeline runs it before each
 stage that rewrites texts and after the last one, wherever the user put it (see
-``curate.plugin_registry.guard_texts``): a number that merge30 completes by joining two clean
+``curate.engine.discovery.guard_texts``): a number that merge30 completes by joining two clean
 utterances is found in the window, and a number chunk30 would cut in two is found in the whole
 recording first. A record that already carries a ``sensitive:`` tag (a window cut from or packed
 with a tagged record, a record from an earlier run) is routed to eval_only too.

@@ -12,9 +12,9 @@ from rich.cells import cell_len
 from typer.testing import CliRunner
 
 import curate
-from curate import run_dir
 from curate.cli import app
-from curate.run_output import audio_name
+from curate.engine import lifecycle as run_dir
+from curate.engine.output import audio_name
 from manifests import Record, read_manifest, write_manifest
 from manifests.jsonl import temp_path
 from tests.audio_gen import speechlike, write

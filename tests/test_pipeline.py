@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from curate.pipeline import run_pipeline
-from curate.run_dir import is_complete
+from curate.engine.executor import run_pipeline
+from curate.engine.lifecycle import is_complete
 from curate.stage import Item, Param, Stage
 from manifests import Record, read_manifest, write_manifest
 from tests.audio_gen import speechlike, write
@@ -170,7 +170,7 @@ def test_duplicate_input_ids_are_set_aside(tmp_path):
 
 
 def test_refuses_to_overwrite_a_foreign_folder(corpus, tmp_path):
-    from curate.run_dir import RunDirError
+    from curate.engine.lifecycle import RunDirError
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")

@@ -15,7 +15,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from curate.cli import app
-from curate.run_dir import LOCK, is_complete
+from curate.engine.lifecycle import LOCK, is_complete
 from manifests import Record, read_manifest, write_manifest
 from tests.audio_gen import speechlike, write
 

@@ -8,10 +8,10 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from curate.cli import app
-from curate.plugin_registry import build_stages
-from manifests import Record, read_manifest, write_manifest
 from curate.checks import pii
+from curate.cli import app
+from curate.engine.discovery import build_stages
+from manifests import Record, read_manifest, write_manifest
 from tests.audio_gen import speechlike, write
 
 # A mobile number said over two utterances: each half is clean alone, the merged window is not.

@@ -10,10 +10,10 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from curate import plugin_registry
 from curate.cli import app
-from curate.pipeline import run_pipeline
-from curate.run_dir import is_complete
+from curate.engine import discovery as plugin_registry
+from curate.engine.executor import run_pipeline
+from curate.engine.lifecycle import is_complete
 from curate.stage import Item, Param, ParamError, Stage
 from manifests import Record, read_manifest, write_manifest
 from tests.audio_gen import speechlike, write

@@ -13,7 +13,7 @@ import math
 from importlib import resources
 from string import Template
 
-from ..run_summary import KEEP_LONG
+from ..engine.summary import KEEP_LONG
 
 W, H = 640, 260                      # plot size in CSS pixels
 ML, MR, MT, MB = 52, 16, 14, 40      # margins: left, right, top, bottom

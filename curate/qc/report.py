@@ -17,9 +17,8 @@ from manifests.rundir import KINDS, file_name
 from ..cer.pair import scored_forms
 from ..checks import pii
 from ..checks.tags import DATASET_TAGS, TAGS, measured
-from ..run_summary import LONG_WITHOUT_TIMESTAMPS
+from ..engine.summary import LONG_WITHOUT_TIMESTAMPS
 
-# Run-directory files and what their records are called in reports.
 # What the records of each run-directory file are called in reports.
 WHERE = {"manifest": "kept", "eval_only": "eval_only", "rejected": "rejected"}
 RUN_FILES = tuple((file_name(kind), WHERE[kind]) for kind in KINDS)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..console import Table, escape
-from ..run_summary import print_long_without_timestamps
+from ..engine.summary import print_long_without_timestamps
 
 SPEAKERS_SHOWN = 15
 TEXT_WIDTH = 40

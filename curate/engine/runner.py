@@ -15,9 +15,9 @@ def run_manifest(manifest: Path, stages, out_dir: Path, console, label: str, *, 
     differs."""
     from manifests import Problems, read_manifest
 
-    from . import run_dir
-    from .console import escape
-    from .pipeline import SHARD_SECONDS, run_pipeline
+    from ..console import escape
+    from . import lifecycle
+    from .executor import SHARD_SECONDS, run_pipeline
     from .progress import hours_progress
 
     problems = Problems()
@@ -27,10 +27,10 @@ def run_manifest(manifest: Path, stages, out_dir: Path, console, label: str, *, 
         return read_manifest(manifest, problems)
 
     shard_seconds = SHARD_SECONDS if shard_seconds is None else shard_seconds
-    with run_dir.lock(out_dir) as held:
+    with lifecycle.lock(out_dir) as held:
         if held.note and held.depth == 1:  # a caller holding it already said so
             console.print(f"[yellow]note:[/] {escape(held.note)}", soft_wrap=True)
-        if not force and run_dir.holds(out_dir, run_dir.job_of(fingerprint, stages, seed,
+        if not force and lifecycle.holds(out_dir, lifecycle.job_of(fingerprint, stages, seed,
                                                                 shard_seconds)):
             return None, problems
         total = sum(r.duration for r in read_manifest(manifest, Problems()))
@@ -45,7 +45,7 @@ def run_manifest(manifest: Path, stages, out_dir: Path, console, label: str, *, 
 def warn_stage_faults(console, info: dict) -> None:
     """Say which stages broke the stage contract: records lost (neither yielded nor rejected)
     or rejected because the stage raised on them."""
-    from .console import escape
+    from ..console import escape
 
     for key, s in info["per_stage"].items():
         stage = escape(key.split(":", 1)[-1])

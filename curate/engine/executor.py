@@ -4,7 +4,7 @@ The input is cut into shards of about ``SHARD_SECONDS`` of audio, fixed by the i
 worker process runs the whole pipeline over one shard, as a chain of generators (datatrove-style):
 audio is decoded once per record, lazily, before the first stage that needs it; it flows through
 the stages in memory and is written once, as FLAC, by the worker, only if a stage changed it. The
-worker writes the shard's manifests and accounting into the run folder (run_output.ShardOutput),
+worker writes the shard's manifests and accounting into the run folder (output.ShardOutput),
 renamed into place last; only its statistics go back to the main process, which keeps no
 per-record state and joins the finished shards' manifests, in order, at the end. A rerun of an
 interrupted job reuses every finished shard. A stage that looks across records (merge30) sees
@@ -32,8 +32,8 @@ import numpy as np
 from manifests import Record
 from manifests.audio import AudioError, load
 
-from .run_output import AudioStore, RunOutput, ShardOutput, finished_shard
-from .stage import SR, Context, Item, Stage
+from ..stage import SR, Context, Item, Stage
+from .output import AudioStore, RunOutput, ShardOutput, finished_shard
 
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this the file holds no usable signal
 ENGINES = ("local", "ray")
@@ -463,22 +463,22 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
 
     ``records`` is a factory: stages with a pre-pass read the input once more before the run.
     ``problems`` (a manifests.Problems the factory fills) lists unreadable input lines in run.json.
-    The folder is locked for the run (see run_dir.lock) and cleared only once the stages'
+    The folder is locked for the run (see lifecycle.lock) and cleared only once the stages'
     pre-passes have succeeded; it records the job it holds (input, stages, seed, shard size, code
     version). With ``resume``, the finished shards of an interrupted run of the same job are
     reused; the output is the same bytes either way.
     """
     from pathlib import Path
 
-    from . import run_dir
+    from . import lifecycle
 
     out_dir = Path(out_dir)
-    with run_dir.lock(out_dir):
+    with lifecycle.lock(out_dir):
         pipe = Pipeline(stages, out_dir, seed=seed, workers=workers, on_progress=on_progress,
                         shard_seconds=shard_seconds, engine=engine)
         t0 = time.perf_counter()
         pipe.prepare(records)
-        run_dir.prepare(out_dir, run_dir.job_of(fingerprint, stages, seed, shard_seconds),
+        lifecycle.prepare(out_dir, lifecycle.job_of(fingerprint, stages, seed, shard_seconds),
                         resume=resume)
         pipe.run(records)
         info = {
@@ -491,13 +491,13 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
             "shard_seconds": shard_seconds,
             "shards": pipe.shards,
             "stages": [{"name": s.name, "params": s.json_values()} for s in stages],
-            "versions": run_dir.versions(),
+            "versions": lifecycle.versions(),
             "wall_seconds": round(time.perf_counter() - t0, 3),
             "per_stage": {k: pipe.stats[k].as_dict() for k in sorted(pipe.stats, key=_stage_order)},
             "accounting": pipe.output.accounting(),
             "files": pipe.output.files(),
             "input_problems": [str(p) for p in problems or ()],
         }
-        run_dir.write_run_json(out_dir, info)
+        lifecycle.write_run_json(out_dir, info)
         pipe.output.clear_shards()
     return info

@@ -25,7 +25,7 @@ from manifests import ManifestWriter
 from manifests.jsonl import temp_path
 from manifests.rundir import KINDS, file_name
 
-from .stage import SR, Item
+from ..stage import SR, Item
 
 # Precedence when one input record's pieces end in several places: it counts where the best went.
 KEPT, EVAL_ONLY, REJECTED = 2, 1, 0

@@ -5,7 +5,7 @@ import tomllib
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from .stage import ParamError, Stage
+from ..stage import ParamError, Stage
 
 GROUP = "curate.plugins"
 

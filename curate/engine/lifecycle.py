@@ -19,7 +19,7 @@ from typing import Iterator
 from manifests import Problems, atomic_write_text, read_manifest
 from manifests.rundir import MARKER, RUN_JSON, RunDirError, open_run, sha256_of
 
-from .run_output import SHARDS
+from .output import SHARDS
 
 LOCK = ".curate-lock"   # flock-ed by the run that owns the folder; holds "pid host"
 PACKAGES = ("curate", "numpy", "soundfile", "soxr", "webrtcvad-wheels",

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .checks.pii import redact_text
-from .console import Table, escape
+from ..checks.pii import redact_text
+from ..console import Table, escape
 
 LONG_WITHOUT_TIMESTAMPS = "long_without_timestamps"  # chunk30's reason
 IDS_SHOWN = 10

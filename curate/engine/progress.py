@@ -3,11 +3,17 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from rich.progress import (BarColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn,
-                           TimeElapsedColumn)
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.text import Text
 
-from .console import escape
+from ..console import escape
 
 
 class HoursPerSecond(ProgressColumn):
