@@ -37,7 +37,7 @@ def features(
     from .checks.pii import redact_text
     from .console import escape, make_console
     from .features import PairError, figure, find_pair, frame_distance, notes, page
-    from .run_output import audio_name
+    from .engine.output import audio_name
 
     console, err = make_console(), make_console(stderr=True)
 

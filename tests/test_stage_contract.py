@@ -84,6 +84,18 @@ class BadPrepare(Stage):
         yield from items
 
 
+class Copier(Stage):
+    """Yields each record, then fails making a copy of ``bad`` (after the record came out)."""
+    name, summary = "copier", "copies, and fails on one copy"
+    params = {"bad": Param("str", "u03", "id whose copy fails")}
+
+    def __call__(self, items, ctx):
+        for it in items:
+            yield it
+            if it.record.id == self.bad:
+                raise ValueError(f"no copy of {it.record.id}")
+
+
 class Broken(Stage):
     """Raises before taking any record: it would fail on any input."""
     name, summary, params = "broken", "always fails", {}
@@ -101,7 +113,8 @@ class Shadow(Stage):
         yield from items
 
 
-THIRD_PARTY = {cls.name: cls for cls in (Flaky, Leaky, Pairer, BadPrepare, Broken, Shadow)}
+THIRD_PARTY = {cls.name: cls for cls in (Flaky, Leaky, Pairer, Copier, BadPrepare, Broken,
+                                          Shadow)}
 
 
 @pytest.fixture(autouse=True)
@@ -157,6 +170,18 @@ def test_lost_and_failed_records_are_rejected_and_the_rest_kept(manifest, tmp_pa
     said = " ".join(res.output.split())
     assert "warning: stage leaky lost 1 record(s)" in said
     assert "warning: stage flaky raised on 1 record(s)" in said
+
+
+def test_an_exception_after_the_record_came_out_is_counted_and_warned(manifest, tmp_path):
+    """Nothing is held to reject, so no record is lost; the failure is not silent either."""
+    out = tmp_path / "run"
+    res = curate_run(manifest, out, "copier", "--workers", "1")
+    assert res.exit_code == 0, res.output
+    assert len(list(read_manifest(out / "manifest.jsonl"))) == 12
+    stats = json.loads((out / "run.json").read_text())["per_stage"]["0:copier"]
+    assert stats["errors"] == {"stage_error:ValueError": 1} and stats["reasons"] == {}
+    said = " ".join(res.output.split())
+    assert "warning: stage copier raised 1 time(s) after the records it had taken" in said
 
 
 def test_a_buffering_stage_that_raises_rejects_what_it_held(manifest, tmp_path):

@@ -55,6 +55,9 @@ class StageStats:
     seconds_dropped: float = 0.0
     time: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)
+    # exceptions raised when the stage held no record (its records had all come out): whatever
+    # it was making then (a copy, a window) is missing, and the summary says so
+    errors: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: "StageStats") -> None:
         for name in ("records_in", "records_out", "records_dropped", "seconds_in", "seconds_out",
@@ -62,6 +65,8 @@ class StageStats:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for reason, n in other.reasons.items():
             self.reasons[reason] = self.reasons.get(reason, 0) + n
+        for error, n in other.errors.items():
+            self.errors[error] = self.errors.get(error, 0) + n
 
     def count_in(self, seconds: float) -> None:
         self.records_in += 1
@@ -77,7 +82,8 @@ class StageStats:
                 "records_dropped": self.records_dropped,
                 "hours_in": round(self.seconds_in / h, 6), "hours_out": round(self.seconds_out / h, 6),
                 "hours_dropped": round(self.seconds_dropped / h, 6),
-                "seconds": round(self.time, 3), "reasons": dict(sorted(self.reasons.items()))}
+                "seconds": round(self.time, 3), "reasons": dict(sorted(self.reasons.items())),
+                "errors": dict(sorted(self.errors.items()))}
 
 
 def shards(items: Iterable[Item], seconds: float) -> Iterator[tuple[list[Item], float]]:
@@ -240,6 +246,8 @@ def _staged(key: str, stage: Stage, upstream: Iterator[Item], ctx: Context, stat
             if upstream_failed or not taken:
                 raise
             reason, message = f"stage_error:{type(e).__name__}", str(e)[:ERROR_CHARS]
+            if not held:
+                st.errors[reason] = st.errors.get(reason, 0) + 1
             for h in held.values():
                 h.record.extra["error"] = message
                 set_aside(h.reject(stage.name, reason))

@@ -55,6 +55,10 @@ def warn_stage_faults(console, info: dict) -> None:
             console.print(f"[yellow]warning:[/] stage {stage} lost {lost} record(s): it neither "
                           "yielded nor rejected them; they are in rejected.jsonl as "
                           "lost_by_stage", soft_wrap=True)
+        for reason, n in sorted(s.get("errors", {}).items()):
+            console.print(f"[yellow]warning:[/] stage {stage} raised {n} time(s) after the records "
+                          f"it had taken had come out ({escape(reason)}): what it was making then "
+                          "(a copy, a window) is missing", soft_wrap=True)
         for reason, n in sorted(errors.items()):
             console.print(f"[yellow]warning:[/] stage {stage} raised on {n} record(s); they are "
                           f"in rejected.jsonl as {escape(reason)}, with the message",
