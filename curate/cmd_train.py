@@ -1,23 +1,33 @@
 """``curate train``: fine-tune Qwen2-Audio on curated manifests."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+CONFIG_FILE = "train_config.toml"   # the resolved options, written into OUT
+
 
 def train(
-    model: Annotated[str, typer.Option(
+    ctx: typer.Context,
+    model: Annotated[Optional[str], typer.Option(
         help="Local Qwen2-Audio folder (base or Instruct), a folder written by curate train, or "
              "'tiny' (a tiny random model with a 30 s window, built from the data's texts; "
-             "'tiny:8' gives an 8 s window for fast CI runs). Nothing is ever downloaded.")],
-    data: Annotated[list[str], typer.Option(
+             "'tiny:8' gives an 8 s window for fast CI runs). Nothing is ever downloaded. "
+             "Required (here or in --config).")] = None,
+    data: Annotated[Optional[list[str]], typer.Option(
         help="PATH[:WEIGHT], repeatable: a run directory, a manifest .jsonl, or text-only "
              "correction pairs (name<TAB>hyp<TAB>ref .tsv, or JSONL with hyp and ref), mixed "
-             "by weight.")],
-    out: Annotated[Path, typer.Option(help="Output folder: checkpoints/, tensorboard/, and the "
-                                           "final model.")],
+             "by weight. Required (here or in --config).")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        help="Output folder: checkpoints/, tensorboard/, eval/, the final model and "
+             f"{CONFIG_FILE}. Required (here or in --config).")] = None,
+    config: Annotated[Optional[Path], typer.Option(
+        help="TOML file of options, named as the flags (max-steps = 50, data = [\"runs/a\"], "
+             "eval = [...]); flags given on the command line win. The resolved options are "
+             f"saved as OUT/{CONFIG_FILE}.", exists=True, dir_okay=False)] = None,
     task: Annotated[str, typer.Option(help="asr (audio → text), correct (audio + Base1 hyp → "
                                            "text) or mix (both).")] = "asr",
     stage: Annotated[str, typer.Option(help="align (encoder + projector), sft (LLM) or full.")]
@@ -25,6 +35,9 @@ def train(
     lora: Annotated[Optional[str], typer.Option(
         help="LoRA on the LLM's linear layers: 'r=16,alpha=32,dropout=0.05' (any subset) or "
              "'default'.")] = None,
+    lora_targets: Annotated[Optional[str], typer.Option(
+        help="With --lora: the LLM's linear layers that get adapters, a comma list of names "
+             "(default q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj).")] = None,
     qlora: Annotated[bool, typer.Option(help="LoRA on a 4-bit LLM (CUDA and bitsandbytes "
                                              "only).")] = False,
     encoder_layers: Annotated[str, typer.Option(help="Encoder layers to train: all, or last:N "
@@ -33,8 +46,11 @@ def train(
     encoder_attn_only: Annotated[bool, typer.Option(help="Train only the self-attention of the "
                                                          "chosen encoder layers.")] = False,
     eval_data: Annotated[Optional[list[str]], typer.Option(
-        "--eval", help="Manifest or run directory for an eval loss (sensitive records allowed "
-                       "here), repeatable.")] = None,
+        "--eval", help="Manifest or run directory, repeatable (sensitive records allowed "
+                       "here): at each evaluation the eval loss, and eval_cer: greedy generation "
+                       "as curate infer does, scored as curate cer does (profile zh, mixed "
+                       "units); with --task correct also fix_rate and break_rate against the "
+                       "records' Base1 hyp. Hypotheses in OUT/eval/step-N.tsv.")] = None,
     prompts: Annotated[Optional[Path], typer.Option(
         help="JSON file overriding prompts per task (asr, correct, correct_text).",
         exists=True, dir_okay=False)] = None,
@@ -49,16 +65,37 @@ def train(
     lr: Annotated[Optional[float], typer.Option(
         help="Peak learning rate (default: 3e-3 tiny, 2e-4 LoRA, 1e-4 align, 1e-5 full "
              "weights).")] = None,
+    encoder_lr: Annotated[Optional[float], typer.Option(
+        help="Peak learning rate of the audio encoder (default: --lr).")] = None,
+    projector_lr: Annotated[Optional[float], typer.Option(
+        help="Peak learning rate of the projector (default: --lr).")] = None,
+    lr_scheduler: Annotated[str, typer.Option(
+        help="cosine, linear, constant, constant_with_warmup, polynomial or inverse_sqrt.")]
+    = "cosine",
+    weight_decay: Annotated[float, typer.Option(
+        help="AdamW weight decay (not on biases and LayerNorm weights).")] = 0.0,
+    max_grad_norm: Annotated[float, typer.Option(
+        help="Clip the gradient to this norm (0: no clipping).")] = 1.0,
     warmup: Annotated[float, typer.Option(help="Warm-up: a fraction of the steps (< 1) or a "
                                                "step count.")] = 0.03,
     optimizer: Annotated[str, typer.Option(
-        help="adamw (fused AdamW) or sgd (plain SGD, no momentum: each update is -lr x gradient, "
-             "so runs that split the same work differently agree weight for weight).")] = "adamw",
+        help="adamw (fused AdamW), adamw8bit (bitsandbytes' 8-bit AdamW, CUDA only) or sgd "
+             "(plain SGD, no momentum: each update is -lr x gradient, so runs that split the "
+             "same work differently agree weight for weight).")] = "adamw",
     seed: Annotated[int, typer.Option(help="Seed for mixing, shuffling and initialisation.")] = 0,
     logging_steps: Annotated[int, typer.Option(help="Log every N steps.")] = 10,
     save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 500,
     eval_steps: Annotated[Optional[int], typer.Option(help="Eval every N steps (default: "
                                                            "--save-steps).")] = None,
+    save_best: Annotated[Optional[str], typer.Option(
+        help="cer or loss: also checkpoint at every evaluation that lowers it, and keep the best "
+             "checkpoint whatever the rotation (train.json names it under 'best').")] = None,
+    early_stop: Annotated[Optional[int], typer.Option(
+        help="Stop after K evaluations in a row without a lower --save-best metric (CER unless "
+             "--save-best loss).")] = None,
+    report_to: Annotated[str, typer.Option(
+        help="tensorboard, wandb or none. wandb needs WANDB_MODE set: offline (logs in "
+             "OUT/wandb, wandb sync later) or online.")] = "tensorboard",
     group_by_length: Annotated[bool, typer.Option(help="Length-grouped batches for the LLM.")]
     = True,
     num_workers: Annotated[Optional[int], typer.Option(
@@ -93,25 +130,44 @@ def train(
 
     CPU smoke run: curate train --model tiny --data runs/demo/RUN --stage sft --max-steps 50
     --out ckpt/smoke
-    """
-    from train_adapter.data import TASKS
-    from train_adapter.recipe import Recipe, RecipeError, parse_encoder_layers, parse_lora
 
+    CER while training: curate train --model tiny --data runs/demo/RUN --eval EVAL.jsonl
+    --eval-steps 25 --save-best cer --early-stop 3 --max-steps 200 --out ckpt/smoke
+
+    From a file, with a flag overriding it: curate train --config train.toml --max-steps 10
+    """
+    options = dict(locals())   # first: the options and nothing else
     from .console import escape, make_console
 
     console = make_console(stderr=True)
     try:
-        recipe = Recipe(stage, lora=None if lora is None else parse_lora(
-                            "" if lora == "default" else lora),
-                        qlora=qlora, encoder_layers=parse_encoder_layers(encoder_layers),
-                        encoder_attn_only=encoder_attn_only)
-        if task not in TASKS:
-            raise RecipeError(f"--task must be asr, correct or mix, got {task!r}")
-        if merge_lora and recipe.lora is None:
+        o = _resolve_options(ctx, options)
+    except ValueError as e:
+        console.print(f"[red]error:[/] {escape(e)}")
+        raise typer.Exit(2)
+
+    from train_adapter.data import TASKS
+    from train_adapter.recipe import (LORA_TARGETS, Recipe, RecipeError, parse_encoder_layers,
+                                      parse_lora, parse_lora_targets)
+
+    try:
+        for name in ("model", "data", "out"):
+            if not getattr(o, name):
+                raise RecipeError(f"missing --{name} (on the command line or in --config)")
+        recipe = Recipe(o.stage, lora=None if o.lora is None else parse_lora(
+                            "" if o.lora == "default" else o.lora),
+                        qlora=o.qlora, encoder_layers=parse_encoder_layers(o.encoder_layers),
+                        encoder_attn_only=o.encoder_attn_only,
+                        lora_targets=parse_lora_targets(o.lora_targets) if o.lora_targets
+                        else LORA_TARGETS)
+        if o.task not in TASKS:
+            raise RecipeError(f"--task must be asr, correct or mix, got {o.task!r}")
+        if o.merge_lora and recipe.lora is None:
             raise RecipeError("--merge-lora needs --lora or --qlora")
-        if deepspeed and fsdp:
+        if o.deepspeed and o.fsdp:
             raise RecipeError("choose one of --deepspeed and --fsdp")
-        _check_out(out, resume, overwrite)
+        _check_out(o.out, o.resume, o.overwrite)
+        scorer = _cer_scorer(o.eval_data) if o.eval_data else None
     except (RecipeError, FileExistsError) as e:
         console.print(f"[red]error:[/] {escape(e)}")
         raise typer.Exit(2)
@@ -119,20 +175,26 @@ def train(
     from train_adapter.finetune import Job, TrainError, finetune
     from train_adapter.trainer import Settings
     try:
-        loop = Settings(out=out, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
-                        max_steps=max_steps, epochs=epochs, warmup=warmup, optimizer=optimizer,
-                        seed=seed, logging_steps=logging_steps, save_steps=save_steps,
-                        eval_steps=eval_steps, grouped=group_by_length, num_workers=num_workers,
-                        precision=precision,
-                        gradient_checkpointing=gradient_checkpointing,
-                        deepspeed=str(deepspeed) if deepspeed else None,
-                        fsdp=str(fsdp) if fsdp else None)
+        loop = Settings(out=o.out, batch_size=o.batch_size, grad_accum=o.grad_accum, lr=o.lr,
+                        max_steps=o.max_steps, epochs=o.epochs, warmup=o.warmup,
+                        weight_decay=o.weight_decay, optimizer=o.optimizer,
+                        lr_scheduler=o.lr_scheduler, max_grad_norm=o.max_grad_norm,
+                        encoder_lr=o.encoder_lr, projector_lr=o.projector_lr,
+                        report_to=o.report_to, seed=o.seed, logging_steps=o.logging_steps,
+                        save_steps=o.save_steps, eval_steps=o.eval_steps,
+                        save_best=o.save_best, early_stop=o.early_stop,
+                        grouped=o.group_by_length, num_workers=o.num_workers,
+                        precision=o.precision, gradient_checkpointing=o.gradient_checkpointing,
+                        deepspeed=str(o.deepspeed) if o.deepspeed else None,
+                        fsdp=str(o.fsdp) if o.fsdp else None)
     except ValueError as e:
         console.print(f"[red]error:[/] --{escape(e)}")
         raise typer.Exit(2)
-    job = Job(model=model, data=data, recipe=recipe, loop=loop, task=task,
-              eval_data=eval_data or [], prompts_file=prompts, prompt_style=prompt_style,
-              resume=resume, merge_lora=merge_lora, allow_sensitive=allow_sensitive)
+    _save_config(ctx, o)
+    job = Job(model=o.model, data=o.data, recipe=recipe, loop=loop, task=o.task,
+              eval_data=o.eval_data or [], prompts_file=o.prompts, prompt_style=o.prompt_style,
+              resume=o.resume, merge_lora=o.merge_lora, allow_sensitive=o.allow_sensitive,
+              scorer=scorer)
     try:
         folder = finetune(job, console)
     except TrainError as e:
@@ -140,6 +202,124 @@ def train(
         raise typer.Exit(2)
     if folder is not None:
         typer.echo(str(folder))
+
+
+def _options_by_key(ctx: typer.Context) -> dict:
+    """Config-file key → the click parameter: its flag name (max-steps, eval) or its Python
+    name (max_steps, eval_data)."""
+    keys = {}
+    for param in ctx.command.params:
+        if param.name == "config":
+            continue
+        keys[param.name] = param
+        for flag in param.opts:
+            if flag.startswith("--"):
+                keys[flag[2:]] = param
+    return keys
+
+
+def _resolve_options(ctx: typer.Context, values: dict):
+    """The options: the command line's, then the --config file's for those left at their
+    defaults. A key that names no option, or a value of the wrong type, is an error naming
+    the file and key."""
+    import tomllib
+    from types import SimpleNamespace
+
+    values.pop("ctx")
+    config = values["config"]
+    if config is not None:
+        try:
+            table = tomllib.loads(config.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise ValueError(f"--config {config}: {e}") from None
+        params = _options_by_key(ctx)
+        for key, value in table.items():
+            param = params.get(key)
+            if param is None:
+                valid = sorted(k for k in params if "_" not in k)
+                raise ValueError(f"--config {config}: unknown option {key!r}; valid: "
+                                 f"{', '.join(valid)}")
+            if ctx.get_parameter_source(param.name).name != "DEFAULT":
+                continue   # the command line wins
+            if param.multiple and isinstance(value, str):
+                value = [value]
+            try:
+                converted = param.process_value(ctx, value)
+            except typer.BadParameter as e:
+                raise ValueError(f"--config {config}: {key}: {e.message}") from None
+            values[param.name] = converted
+    return SimpleNamespace(**values)
+
+
+def _save_config(ctx: typer.Context, o) -> None:
+    """OUT/train_config.toml: every option this run used, readable back with --config."""
+    import os
+
+    if os.environ.get("RANK", "0") != "0":
+        return
+    header = f"# the options of this curate train run: curate train --config {CONFIG_FILE}"
+    lines = [header]
+    for param in ctx.command.params:
+        value = getattr(o, param.name, None)
+        if param.name == "config" or value is None:
+            continue
+        flag = next(f[2:] for f in param.opts if f.startswith("--"))
+        lines.append(f"{flag} = {_toml_value(value)}")
+    o.out.mkdir(parents=True, exist_ok=True)
+    (o.out / CONFIG_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))   # a JSON string is a TOML basic string
+
+
+def _cer_scorer(eval_paths: list[str]):
+    """The scorer of CER while training: ``curate cer``'s evaluation with its defaults (profile
+    zh, mixed units, unclear spans excluded, missing hypotheses as deletions) against the eval
+    sets' references; with Base1 hypotheses, the correction accounting of --corrects."""
+    from manifests import Problems
+    from train_adapter.data import DataError, parse_data_spec
+    from train_adapter.recipe import RecipeError
+
+    from .cer import InputError, Settings, evaluate, load_hypotheses, load_reference
+    from .cer.inputs import Hypotheses, Reference
+
+    try:
+        refs = [load_reference(parse_data_spec(p)[0]) for p in eval_paths]
+    except (InputError, DataError) as e:
+        raise RecipeError(f"--eval: {e}") from None
+    reference = refs[0] if len(refs) == 1 else Reference(
+        source=", ".join(r.source for r in refs), ids=[i for r in refs for i in r.ids],
+        texts=[t for r in refs for t in r.texts],
+        fuzzy_tagged=set().union(*(r.fuzzy_tagged for r in refs)),
+        audio={k: v for r in refs for k, v in r.audio.items()})
+    nothing = evaluate(reference, [Hypotheses("none", "", {}, Problems())],
+                       Settings(resamples=0), detail=False)
+    if not nothing.totals["none"].N:
+        raise RecipeError(f"--eval {', '.join(eval_paths)}: no reference text to score a CER on "
+                          "(every label is empty or has an unclear span)")
+
+    def score(hyp_file: Path, base1: dict[str, str] | None) -> dict[str, float | None]:
+        systems = [load_hypotheses(f"model={hyp_file}")]
+        corrects = ()
+        if base1:
+            systems.append(Hypotheses("base1", "the eval records' hyp", base1, Problems()))
+            corrects = (("model", "base1"),)
+        ev = evaluate(reference, systems, Settings(resamples=0, corrects=corrects),
+                      detail=bool(corrects))
+        scores = {"cer": ev.totals["model"].cer}
+        if corrects:
+            c = ev.corrections[0]
+            scores.update(fix_rate=c.fix_rate, break_rate=c.over_correction_rate)
+        return scores
+
+    return score
 
 
 def _check_out(out: Path, resume: bool, overwrite: bool) -> None:
@@ -155,5 +335,5 @@ def _check_out(out: Path, resume: bool, overwrite: bool) -> None:
             raise FileExistsError(f"{out} holds checkpoints of an earlier run: pass --resume to "
                                   f"continue it or --overwrite to start over")
         if os.environ.get("RANK", "0") == "0":   # one process clears; the rest wait to build
-            for name in ("checkpoints", "tiny-init", "adapter"):   # what curate train wrote
+            for name in ("checkpoints", "tiny-init", "adapter", "eval"):   # what train wrote
                 shutil.rmtree(out / name, ignore_errors=True)

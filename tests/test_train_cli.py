@@ -95,7 +95,7 @@ def test_refusals_are_clear_errors(tmp_path):
         _fails(["train", "--data", str(sensitive), "--qlora", *common], "needs a CUDA GPU")
     _fails(["train", "--data", str(sensitive), "--resume", *common], "no checkpoint")
     _fails(["train", "--data", str(sensitive), "--optimizer", "lion", *common],
-           "--optimizer must be one of adamw, sgd, got 'lion'")
+           "--optimizer must be one of adamw, sgd, adamw8bit, got 'lion'")
     _fails(["train", "--data", str(sensitive), "--precision", "fp8", *common],
            "--precision must be one of bf16-mixed, fp16-mixed, bf16, fp32, got 'fp8'")
     if not torch.cuda.is_available():

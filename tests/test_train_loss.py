@@ -169,7 +169,7 @@ def test_the_optimizer_setting(tmp_path, monkeypatch):
         settings = Settings(out=tmp_path, lr=1e-3, num_workers=0, optimizer=optimizer)
         assert training_arguments(settings, has_eval=False).optim == name
     assert Settings(out=tmp_path).optimizer == "adamw"
-    with pytest.raises(ValueError, match="one of adamw, sgd, got 'adam'"):
+    with pytest.raises(ValueError, match="one of adamw, sgd, adamw8bit, got 'adam'"):
         Settings(out=tmp_path, optimizer="adam")
 
 

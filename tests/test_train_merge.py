@@ -5,7 +5,7 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
 from train_adapter.model import build_tiny, load
-from train_adapter.recipe import LORA_TARGETS
+from train_adapter.recipe import LORA_TARGETS, lora_pattern
 
 
 def test_a_small_delta_on_a_bf16_base_is_merged_in_fp32_then_cast(tmp_path):
@@ -21,7 +21,8 @@ def test_a_small_delta_on_a_bf16_base_is_merged_in_fp32_then_cast(tmp_path):
 
     torch.manual_seed(0)
     peft_model = get_peft_model(load(base, dtype="auto")[0],
-                                LoraConfig(r=4, lora_alpha=8, target_modules=LORA_TARGETS))
+                                LoraConfig(r=4, lora_alpha=8,
+                                           target_modules=lora_pattern(LORA_TARGETS)))
     for name, p in peft_model.named_parameters():
         if "lora_B" in name:
             p.data = torch.randn_like(p, dtype=torch.float32) * 3e-4

@@ -21,11 +21,12 @@ from . import data as datamod
 from . import model as modelmod
 from . import prompts as promptmod
 from . import recipe as recipemod
+from .evaluation import GenerationEval, Scorer
 from .loss import LabelledLogits
 from .precision import Precision, PrecisionError, cast_trainable, device_precision
 from .sampler import LengthGroupedSampler, padding_share, window_utilisation
-from .trainer import (Settings, build_trainer, save_final, settings_record, step_rows,
-                      training_arguments)
+from .trainer import (Settings, build_trainer, check_report_to, save_final, settings_record,
+                      step_rows, training_arguments)
 
 
 class TrainError(ValueError):
@@ -47,6 +48,7 @@ class Job:
     resume: bool = False
     merge_lora: bool = False
     allow_sensitive: bool = False
+    scorer: Scorer | None = None  # with eval_data: CER of generation at each evaluation
 
 
 def default_lr(job: Job, tiny: bool) -> float:
@@ -69,13 +71,18 @@ def finetune(job: Job, console: Console | None = None) -> Path | None:
         check_launch(torch.cuda.device_count(), os.environ,
                      sys.argv[1:] if sys.argv[1:2] == ["train"] else None)
         precision = device_precision(job.loop.precision)
+        check_optimizer(job.loop.optimizer, cuda)
+        check_report_to(job.loop.report_to, os.environ)
+        if (job.loop.save_best or job.loop.early_stop) and not job.eval_data:
+            raise TrainError("--save-best and --early-stop follow an eval metric: give --eval")
         quantization = recipemod.qlora_config(precision.compute) if job.recipe.qlora else None
         tiny = modelmod.tiny_window(job.model)   # None: a checkpoint folder
-    except (recipemod.RecipeError, modelmod.ModelError, PrecisionError) as e:
+    except (recipemod.RecipeError, modelmod.ModelError, PrecisionError, ValueError) as e:
         raise TrainError(str(e)) from None
     # what the job left open: the recipe's learning rate, and what the hardware allows
     settings = replace(
-        job.loop, out=Path(job.loop.out), lr=job.loop.lr or default_lr(job, bool(tiny)),
+        job.loop, out=Path(job.loop.out),
+        lr=default_lr(job, bool(tiny)) if job.loop.lr is None else job.loop.lr,   # 0 is a value
         num_workers=(4 if cuda else 0) if job.loop.num_workers is None else job.loop.num_workers,
         precision=precision.name)
     args = training_arguments(settings, has_eval=bool(job.eval_data))   # starts distributed
@@ -130,18 +137,43 @@ def finetune(job: Job, console: Console | None = None) -> Path | None:
     say(f"prompts: {prompts.style} ({escape(prompts.why)}); task {job.task}; {len(mixture)} "
         f"examples per epoch, redrawn by weight each epoch")
 
+    generation_eval = GenerationEval(eval_examples, processor, prompts, settings.out / "eval",
+                                     job.scorer) if eval_examples and job.scorer else None
     trainer = build_trainer(model, processor, mixture.examples, collator, lengths, args,
                             grouped=settings.grouped, draw=mixture.draw,
-                            eval_data=eval_examples or None)
+                            eval_data=eval_examples or None, prompts=prompts,
+                            generation_eval=generation_eval, settings=settings)
     result = trainer.train(resume_from_checkpoint=True if job.resume else None)
     record = {"model": job.model, "model_dir": str(model_dir), "data": job.data,
               "task": job.task, "recipe": asdict(job.recipe), "settings": settings_record(settings),
               "sources": [r.as_dict() for r in reports], "global_step": trainer.state.global_step,
-              "log_history": trainer.state.log_history}
+              "best": _best(trainer), "log_history": trainer.state.log_history}
     folder = save_final(trainer, processor, prompts, settings.out,
                         lora=job.recipe.lora is not None, merge_lora=job.merge_lora, record=record)
     say(_summary(trainer, result, folder))
     return folder if main else None
+
+
+def check_optimizer(optimizer: str, cuda: bool) -> None:
+    if optimizer != "adamw8bit":
+        return
+    if not cuda:
+        raise TrainError("--optimizer adamw8bit is bitsandbytes' 8-bit AdamW, which needs a CUDA "
+                         "GPU, and none is visible here; use --optimizer adamw")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise TrainError("--optimizer adamw8bit needs the bitsandbytes package: "
+                         "pip install bitsandbytes") from None
+
+
+def _best(trainer) -> dict | None:
+    """The kept best checkpoint (--save-best), as train.json records it."""
+    state = trainer.state
+    if not trainer.args.metric_for_best_model or state.best_global_step is None:
+        return None
+    return {"metric": trainer.args.metric_for_best_model, "value": state.best_metric,
+            "step": state.best_global_step, "checkpoint": state.best_model_checkpoint}
 
 
 def check_launch(gpus: int, env, command: list[str] | None = None) -> None:
@@ -239,6 +271,10 @@ def _summary(trainer, result, folder: Path) -> Table:
     if losses:
         table.add_row("loss (first → last log)", f"{losses[0]:.4f} → {losses[-1]:.4f}")
     table.add_row("time", f"{result.metrics.get('train_runtime', 0):.1f} s")
-    table.add_row("model", str(folder))
-    table.add_row("checkpoints", str(Path(trainer.args.output_dir)))
+    table.add_row("model", escape(str(folder)))
+    best = _best(trainer)
+    if best:
+        table.add_row(f"best {best['metric']} (step {best['step']})",
+                      escape(f"{best['value']:.4f}: {best['checkpoint']}"))
+    table.add_row("checkpoints", escape(str(Path(trainer.args.output_dir))))
     return table

@@ -15,6 +15,7 @@ encoder's attention, which uses the same projection names.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -22,7 +23,7 @@ import torch
 from .model import component
 
 STAGES = ("align", "sft", "full")
-LORA_TARGETS = r".*language_model\..*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 COMPONENTS = ("encoder", "projector", "LLM", "LoRA")
 
 
@@ -55,6 +56,28 @@ def parse_lora(spec: str) -> Lora:
     return lora
 
 
+def parse_lora_targets(spec: str) -> tuple[str, ...]:
+    """``q_proj,v_proj``: names of the LLM's linear layers (checked against the model in
+    :func:`apply`)."""
+    names = tuple(dict.fromkeys(filter(None, (s.strip() for s in spec.split(",")))))
+    if not names:
+        raise RecipeError("--lora-targets: expected a comma list of layer names, "
+                          "e.g. q_proj,v_proj")
+    return names
+
+
+def lora_pattern(targets: tuple[str, ...]) -> str:
+    """A PEFT target regex for ``targets`` inside the LLM only."""
+    return r".*language_model\..*\.(" + "|".join(re.escape(t) for t in targets) + ")"
+
+
+def llm_linear_names(model) -> set[str]:
+    """The last name part of every linear layer of the LLM (what --lora-targets may name)."""
+    return {name.rsplit(".", 1)[-1]
+            for name, m in model.model.language_model.named_modules()
+            if isinstance(m, torch.nn.Linear)}
+
+
 def parse_encoder_layers(spec: str) -> int | None:
     """``all`` → None; ``last:N`` → N."""
     if spec == "all":
@@ -72,6 +95,7 @@ class Recipe:
     qlora: bool = False
     encoder_layers: int | None = None     # None: every layer
     encoder_attn_only: bool = False
+    lora_targets: tuple[str, ...] = LORA_TARGETS
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -84,6 +108,8 @@ class Recipe:
                               "--encoder-attn-only apply to stages align and full")
         if self.qlora and self.lora is None:
             object.__setattr__(self, "lora", Lora())
+        if self.lora_targets != LORA_TARGETS and self.lora is None:
+            raise RecipeError("--lora-targets chooses where LoRA adapters go: add --lora")
 
     @property
     def trains_audio(self) -> bool:
@@ -133,10 +159,16 @@ def apply(model, recipe: Recipe):
         model.lm_head.requires_grad_(True)
     if recipe.lora is None:
         return model
+    valid = llm_linear_names(model)
+    unknown = [t for t in recipe.lora_targets if t not in valid]
+    if unknown:
+        raise RecipeError(f"--lora-targets: {', '.join(unknown)} is not a linear layer of the "
+                          f"LLM; valid: {', '.join(sorted(valid))}")
 
     from peft import LoraConfig, get_peft_model
     config = LoraConfig(r=recipe.lora.r, lora_alpha=recipe.lora.alpha,
-                        lora_dropout=recipe.lora.dropout, target_modules=LORA_TARGETS,
+                        lora_dropout=recipe.lora.dropout,
+                        target_modules=lora_pattern(recipe.lora_targets),
                         # trained encoder/projector weights must travel with the adapter
                         modules_to_save=["audio_tower", "multi_modal_projector"]
                         if recipe.trains_audio else None)

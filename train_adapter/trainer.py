@@ -6,7 +6,9 @@ several GPUs is refused, see :func:`.finetune.check_launch`), in the ``--precisi
 :mod:`.precision`. An epoch that does not fill its last step is padded with weightless rows
 (:class:`.sampler.LengthGroupedSampler`), so any process count trains the same. TensorBoard logs
 go to ``$TENSORBOARD_LOGGING_DIR`` (default ``OUT/tensorboard``): loss, grad_norm, learning rate,
-samples/s and tokens/s.
+samples/s and tokens/s, and with an eval set eval loss and eval_cer (:mod:`.evaluation`).
+``save_best`` checkpoints every evaluation that improves its metric; the Trainer keeps that
+checkpoint out of the ``save_total_limit`` rotation.
 
 Output folder: ``checkpoints/checkpoint-N`` (for ``--resume``), then the final model in ``OUT``
 itself — a full checkpoint, or with LoRA the adapter (``OUT/adapter`` plus a merged full
@@ -35,7 +37,12 @@ console = Console(stderr=True)
 # Settings.optimizer → the Trainer's optimizer name. sgd is plain SGD (no momentum): each update
 # is -lr × gradient, so runs whose gradients agree end with weights that agree; AdamW divides by
 # the gradient's running RMS and turns float noise in near-zero gradients into full-size updates.
-OPTIMIZERS = {"adamw": "adamw_torch_fused", "sgd": "sgd"}
+# adamw8bit is bitsandbytes' 8-bit AdamW (CUDA only; checked by finetune before the model loads).
+OPTIMIZERS = {"adamw": "adamw_torch_fused", "sgd": "sgd", "adamw8bit": "adamw_bnb_8bit"}
+SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup", "polynomial",
+              "inverse_sqrt")
+REPORT_TO = ("tensorboard", "wandb", "none")
+BEST_METRICS = ("cer", "loss")   # --save-best: the eval metric whose lowest value is kept
 # A user's choice, read once: each run then points the variable at its own folder by default.
 USER_TENSORBOARD_DIR = os.environ.get("TENSORBOARD_LOGGING_DIR")
 
@@ -51,13 +58,20 @@ class Settings:
     max_steps: int = -1
     epochs: float = 1.0
     warmup: float = 0.03          # a fraction of the steps (< 1) or a step count
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0     # not applied to biases and LayerNorm weights
     optimizer: str = "adamw"      # a key of OPTIMIZERS; a DeepSpeed config's optimizer wins
+    lr_scheduler: str = "cosine"  # one of SCHEDULERS
+    max_grad_norm: float = 1.0    # gradient clipping; 0 turns it off
+    encoder_lr: float | None = None    # None: ``lr``; LoRA and LLM weights always train at ``lr``
+    projector_lr: float | None = None
+    report_to: str = "tensorboard"     # one of REPORT_TO
     seed: int = 0
     logging_steps: int = 10
     save_steps: int = 500
     save_total_limit: int = 3
     eval_steps: int | None = None
+    save_best: str | None = None  # one of BEST_METRICS: that metric's best checkpoint is kept
+    early_stop: int | None = None  # stop after this many evaluations without a better metric
     grouped: bool = True
     num_workers: int | None = None  # None: finetune picks 4 with a GPU, 0 on the CPU
     precision: str | None = None  # a key of precision.PRECISIONS; None: the device's default
@@ -72,6 +86,26 @@ class Settings:
         if self.precision is not None and self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, "
                              f"got {self.precision!r}")
+        for flag, value, allowed in (("lr-scheduler", self.lr_scheduler, SCHEDULERS),
+                                     ("report-to", self.report_to, REPORT_TO),
+                                     ("save-best", self.save_best, (None, *BEST_METRICS))):
+            if value not in allowed:
+                raise ValueError(f"{flag} must be one of "
+                                 f"{', '.join(a for a in allowed if a)}, got {value!r}")
+        for flag, value in (("max-grad-norm", self.max_grad_norm),
+                            ("weight-decay", self.weight_decay),
+                            ("encoder-lr", self.encoder_lr), ("projector-lr", self.projector_lr)):
+            if value is not None and value < 0:
+                raise ValueError(f"{flag} must be >= 0, got {value}")
+        if self.early_stop is not None and self.early_stop < 1:
+            raise ValueError(f"early-stop must be >= 1 evaluations, got {self.early_stop}")
+
+    @property
+    def best_metric(self) -> str | None:
+        """The metric --save-best and --early-stop follow (CER unless --save-best says loss)."""
+        if self.save_best or self.early_stop:
+            return f"eval_{self.save_best or 'cer'}"
+        return None
 
     @property
     def checkpoints(self) -> Path:
@@ -92,15 +126,18 @@ def training_arguments(s: Settings, has_eval: bool) -> TrainingArguments:
         max_steps=s.max_steps,
         num_train_epochs=s.epochs,
         warmup_steps=s.warmup,
-        lr_scheduler_type="cosine",
+        lr_scheduler_type=s.lr_scheduler,
+        max_grad_norm=s.max_grad_norm,
         logging_steps=s.logging_steps,
         save_strategy="steps",
         save_steps=s.save_steps,
         save_total_limit=s.save_total_limit,
         eval_strategy="steps" if has_eval else "no",
         eval_steps=s.eval_steps or s.save_steps,
+        metric_for_best_model=s.best_metric if has_eval else None,
+        greater_is_better=False,
         prediction_loss_only=True,
-        report_to=["tensorboard"] if _has_tensorboard() else [],
+        report_to=_report_to(s),
         seed=s.seed,
         bf16=precision.bf16,
         fp16=precision.fp16,
@@ -125,6 +162,31 @@ def training_arguments(s: Settings, has_eval: bool) -> TrainingArguments:
             "gradient_checkpointing_kwargs": {"use_reentrant": False}}
            if s.gradient_checkpointing else {}),
     )
+
+
+def _report_to(s: Settings) -> list[str]:
+    """The Trainer's loggers: wandb only offline unless the user chose otherwise (no network at
+    run time), see :func:`check_report_to`."""
+    if s.report_to == "wandb":
+        os.environ.setdefault("WANDB_DIR", str(Path(s.out)))
+        return ["wandb"]
+    if s.report_to == "tensorboard" and _has_tensorboard():
+        return ["tensorboard"]
+    return []
+
+
+def check_report_to(report_to: str, env) -> None:
+    """Refuse a logger that cannot run here; ``env``: the environment."""
+    if report_to != "wandb":
+        return
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        raise ValueError("report-to wandb needs the wandb package: pip install wandb") from None
+    if "WANDB_MODE" not in env:
+        raise ValueError("report-to wandb: set WANDB_MODE=offline (logs under OUT/wandb, upload "
+                         "later with wandb sync) or WANDB_MODE=online to upload while training; "
+                         "curate never goes online unasked")
 
 
 def _has_tensorboard() -> bool:
@@ -160,12 +222,49 @@ class AdapterTrainer(Trainer):
     """The HF Trainer with a length-grouped sampler and throughput in the logs."""
 
     def __init__(self, *args, lengths: list[int], grouped: bool = True, draw=None,
+                 generation_eval=None, component_lrs: dict[str, float] | None = None,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.lengths = lengths
         self.grouped = grouped
         self.draw = draw
+        self.generation_eval = generation_eval   # an .evaluation.GenerationEval, or None
+        self.component_lrs = component_lrs or {}  # component (model.component) → its lr
         self._mark: tuple[float, int, int] | None = None   # time, step, tokens at the last log
+
+    def create_optimizer(self, model=None):
+        """The Trainer's optimizer, with one parameter group per (learning rate, decay) when
+        a component has its own learning rate."""
+        if self.optimizer is not None or not self.component_lrs:
+            return super().create_optimizer(model)
+        from .model import component
+
+        opt_model = self.model if model is None else model
+        decay = set(self.get_decay_parameter_names(opt_model))
+        groups: dict[tuple[float, bool], list] = {}
+        for name, p in opt_model.named_parameters():
+            if p.requires_grad:
+                lr = self.component_lrs.get(component(name), self.args.learning_rate)
+                groups.setdefault((lr, name in decay), []).append(p)
+        optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+        self.optimizer = optimizer_cls(
+            [{"params": params, "lr": lr, "weight_decay": self.args.weight_decay if d else 0.0}
+             for (lr, d), params in groups.items()], **kwargs)
+        return self.optimizer
+
+    def evaluation_loop(self, dataloader, description, prediction_loss_only=None,
+                        ignore_keys=None, metric_key_prefix: str = "eval"):
+        """The eval loss, then the CER of greedy generation on the eval set (every process
+        generates the whole set, so all agree on the metric early stopping reads)."""
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only,
+                                         ignore_keys, metric_key_prefix)
+        if self.generation_eval is not None:
+            with self.accelerator.autocast():   # the training compute dtype under mixed precision
+                scores = self.generation_eval(self.model, self.state.global_step,
+                                              main=self.is_world_process_zero())
+            output.metrics.update({f"{metric_key_prefix}_{k}": v for k, v in scores.items()})
+            self.model.train()
+        return output
 
     def _get_train_sampler(self, train_dataset=None):
         return LengthGroupedSampler(self.lengths, step_rows(self.args), seed=self.args.seed,
@@ -236,8 +335,9 @@ class RichProgress(TrainerCallback):
             self.progress.update(self.task, info=info)
             self.progress.console.print(f"step {state.global_step}: {info}")
         elif "eval_loss" in logs:
+            cer = f"  CER {logs['eval_cer']:.4f}" if logs.get("eval_cer") is not None else ""
             self.progress.console.print(
-                f"step {state.global_step}: eval loss {logs['eval_loss']:.4f}")
+                f"step {state.global_step}: eval loss {logs['eval_loss']:.4f}{cer}")
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.progress:
@@ -245,19 +345,58 @@ class RichProgress(TrainerCallback):
             self.progress = None
 
 
+class KeepBest(TrainerCallback):
+    """Saves a checkpoint at every evaluation that improves ``args.metric_for_best_model``;
+    the Trainer then records it as ``state.best_model_checkpoint`` and never rotates it away."""
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        value = (metrics or {}).get(args.metric_for_best_model)
+        if value is not None and (state.best_metric is None or value < state.best_metric):
+            control.should_save = True
+
+
+class PromptsInCheckpoints(TrainerCallback):
+    """Writes the run's prompts into every checkpoint, so ``curate infer --model
+    OUT/checkpoints/checkpoint-N`` prompts as training did."""
+
+    def __init__(self, prompts) -> None:
+        self.prompts = prompts
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            self.prompts.save(folder)
+
+
 def build_trainer(model, processor, train, collator, lengths, args: TrainingArguments, *,
-                  grouped: bool = True, draw=None, eval_data=None) -> AdapterTrainer:
+                  grouped: bool = True, draw=None, eval_data=None, prompts=None,
+                  generation_eval=None, settings: Settings | None = None) -> AdapterTrainer:
     """A trainer whose loss is :func:`.loss.token_loss` (the model must carry
     :class:`.loss.LabelledLogits` hooks). ``train``: the examples ``lengths`` and ``draw``
-    (see :class:`.sampler.LengthGroupedSampler`) index."""
+    (see :class:`.sampler.LengthGroupedSampler`) index. ``settings``: for --save-best,
+    --early-stop and the per-component learning rates."""
+    from transformers import EarlyStoppingCallback
+
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     base.accepts_loss_kwargs = False   # the loss is ours: never pass num_items_in_batch to forward
     base.config.use_cache = False
+    callbacks = [RichProgress()]
+    if prompts is not None:
+        callbacks.append(PromptsInCheckpoints(prompts))
+    if settings is not None and eval_data:
+        if settings.save_best:
+            callbacks.append(KeepBest())
+        if settings.early_stop:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stop))
+    lrs = {} if settings is None else {
+        part: lr for part, lr in (("encoder", settings.encoder_lr),
+                                  ("projector", settings.projector_lr)) if lr is not None}
     trainer = AdapterTrainer(model=model, args=args, train_dataset=StepPadded(train),
                              eval_dataset=eval_data, data_collator=collator,
                              processing_class=processor, compute_loss_func=token_loss,
                              lengths=lengths, grouped=grouped, draw=draw,
-                             callbacks=[RichProgress()])
+                             generation_eval=generation_eval, component_lrs=lrs,
+                             callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)
     return trainer
 

@@ -1,0 +1,119 @@
+"""CER while training: eval_cer in train.json is curate cer's score of curate infer's output from
+the kept checkpoint; --save-best keeps the best one; --early-stop stops; fix/break rates."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from curate.cli import app
+from manifests import read_manifest, write_manifest
+from manifests.textfile import write_name_text
+
+DEMO = Path(__file__).resolve().parents[1] / "curate" / "demo" / "manifest.jsonl"
+runner = CliRunner()
+
+
+def _ok(args: list[str]) -> str:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> tuple[Path, Path]:
+    """(train manifest of four short labelled demo clips, eval manifest of three others)."""
+    records = [r for r in read_manifest(DEMO) if 1 < r.duration < 5 and r.text and r.hyp][:7]
+    assert len(records) == 7
+    folder = tmp_path_factory.mktemp("clips")
+    write_manifest(folder / "train.jsonl", records[:4])
+    write_manifest(folder / "eval.jsonl", records[4:])
+    return folder / "train.jsonl", folder / "eval.jsonl"
+
+
+def _train(clips, out: Path, *extra: str) -> dict:
+    train, evalset = clips
+    _ok(["train", "--model", "tiny:8", "--data", str(train), "--eval", str(evalset),
+         "--batch-size", "2", "--logging-steps", "1", "--save-steps", "100", "--out", str(out),
+         *extra])
+    return json.loads((out / "train.json").read_text(encoding="utf-8"))
+
+
+def _evals(record: dict, key: str = "eval_cer") -> dict[int, float]:
+    return {h["step"]: h[key] for h in record["log_history"] if key in h}
+
+
+def _cer(ref: Path, out: Path, *hyps: str, corrects: str | None = None) -> dict:
+    _ok(["cer", "--ref", str(ref), *[a for h in hyps for a in ("--hyp", h)], "--bootstrap", "0",
+         *(["--corrects", corrects] if corrects else []), "--out", str(out)])
+    return json.loads((out / "summary.json").read_text(encoding="utf-8"))
+
+
+def test_eval_cer_is_curate_cer_of_curate_infer_and_the_best_checkpoint_is_kept(clips, tmp_path):
+    """Evaluated on its own four training clips, the model's CER falls as it learns them;
+    checkpoints every 10 steps rotate (3 kept), the best one stays whatever its age."""
+    train, _ = clips
+    out = tmp_path / "ckpt"
+    _ok(["train", "--model", "tiny:8", "--data", str(train), "--eval", str(train),
+         "--eval-steps", "10", "--save-steps", "10", "--max-steps", "40", "--warmup", "0",
+         "--logging-steps", "10", "--save-best", "cer", "--out", str(out)])
+    record = json.loads((out / "train.json").read_text(encoding="utf-8"))
+    cers = _evals(record)
+    assert sorted(cers) == [10, 20, 30, 40]
+    assert min(cers.values()) < cers[10]                   # it learned: the metric moved
+    best_step = min(cers, key=lambda s: (cers[s], s))      # the first lowest
+    best = record["best"]
+    assert best["metric"] == "eval_cer" and best["step"] == best_step
+    assert best["value"] == cers[best_step]
+    assert Path(best["checkpoint"]) == out / "checkpoints" / f"checkpoint-{best_step}"
+    kept = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert len(kept) == 3 and best["checkpoint"].endswith(tuple(kept))
+    assert set(kept) - {f"checkpoint-{best_step}"} <= {"checkpoint-30", "checkpoint-40"}
+
+    # what the user does with the kept checkpoint gives the figure train.json holds
+    hyps = tmp_path / "best.tsv"
+    _ok(["infer", "--model", best["checkpoint"], "--data", str(train), "--out", str(hyps)])
+    assert hyps.read_text(encoding="utf-8") == \
+        (out / "eval" / f"step-{best_step}.tsv").read_text(encoding="utf-8")
+    summary = _cer(train, tmp_path / "cer", f"best={hyps}")
+    assert summary["systems"]["best"]["cer"] == best["value"]
+    for step, cer in cers.items():     # every evaluation's hypotheses, scored the same way
+        scored = _cer(train, tmp_path / f"cer{step}", f"m={out / 'eval' / f'step-{step}.tsv'}")
+        assert scored["systems"]["m"]["cer"] == cer
+
+
+def test_early_stop_after_k_evaluations_without_improvement(clips, tmp_path):
+    """At lr 0 the weights never move, so greedy decoding repeats itself and the CER of every
+    evaluation equals the first: with --early-stop 2, training stops at the third."""
+    record = _train(clips, tmp_path / "ckpt", "--eval-steps", "1", "--max-steps", "8",
+                    "--lr", "0", "--early-stop", "2")
+    cers = _evals(record)
+    assert sorted(cers) == [1, 2, 3] and len(set(cers.values())) == 1
+    assert record["global_step"] == 3
+
+
+def test_correct_task_logs_fix_and_break_rates_against_base1(clips, tmp_path):
+    out = tmp_path / "ckpt"
+    record = _train(clips, out, "--task", "correct", "--eval-steps", "2", "--max-steps", "2")
+    base1 = tmp_path / "base1.tsv"
+    write_name_text(base1, [(r.id, r.hyp) for r in read_manifest(clips[1])])
+    summary = _cer(clips[1], tmp_path / "cer", f"model={out / 'eval' / 'step-2.tsv'}",
+                   f"base1={base1}", corrects="model:base1")
+    correction, = summary["corrections"]
+    assert _evals(record, "eval_fix_rate") == {2: correction["fix_rate"]}
+    assert _evals(record, "eval_break_rate") == {2: correction["over_correction_rate"]}
+    assert _evals(record) == {2: summary["systems"]["model"]["cer"]}
+
+
+def test_an_eval_set_without_scorable_text_is_refused_before_training(clips, tmp_path):
+    unclear = tmp_path / "unclear.jsonl"
+    write_manifest(unclear, [replace(r, text="【～】") for r in read_manifest(clips[1])])
+    out = tmp_path / "ckpt"
+    result = runner.invoke(app, ["train", "--model", "tiny:8", "--data", str(clips[0]),
+                                 "--eval", str(unclear), "--max-steps", "1", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "no reference text to score a CER on" in " ".join(result.output.split())
+    assert not (out / "checkpoints").exists()
