@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
-from curate.stage import SR, Context, Item, Param, ParamError, Stage
+from curate.stage import SR, Context, Item, Param, ParamError
 
+from .augment import Augmentation, Change
 from .level import protect
 
 
@@ -62,7 +62,7 @@ CODERS = {
 }
 
 
-class Codec(Stage):
+class Codec(Augmentation):
     name = "codec"
     summary = "code like a phone or Bluetooth path (8/7 kHz band, G.711, GSM, Opus, MP3)"
     params = {
@@ -90,24 +90,10 @@ class Codec(Stage):
             raise ParamError(f"codec.codecs: this soundfile (libsndfile "
                              f"{sf.__libsndfile_version__}) cannot write {', '.join(missing)}")
 
-    def __call__(self, items: Iterator[Item], ctx: Context) -> Iterator[Item]:
-        for item in items:
-            name = self.draw(item.record.id, ctx)
-            if name is None:
-                yield item
-                continue
-            if self.keep_clean:
-                # the copy first: once the clean item is yielded, the executor may write it and
-                # drop its audio before this stage resumes
-                copy = item.slice(0.0, item.duration, f"{item.record.id}#codec")
-                yield item
-                item = copy
-            item.audio, scale = protect(code(item.audio, CODERS[name]))
-            item.changed = True
-            item.record.add_tag(f"codec:{name}")
-            item.record.lineage.append(self.lineage(codec=name, peak_scale=round(scale, 4),
-                                                    seed=ctx.seed))
-            yield item
+    def change(self, item: Item, name: str, ctx: Context) -> Change:
+        audio, scale = protect(code(item.audio, CODERS[name]))
+        return Change(audio, f"codec:{name}",
+                      dict(codec=name, peak_scale=round(scale, 4), seed=ctx.seed))
 
     def draw(self, record_id: str, ctx: Context) -> str | None:
         """This record's codec; None when it is left alone (``p``)."""

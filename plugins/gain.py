@@ -11,16 +11,16 @@ whole instead (see level.py): the clip then gets less gain than drawn, and the l
 from __future__ import annotations
 
 import math
-from typing import Iterator
 
 import numpy as np
 
-from curate.stage import Context, Item, Param, ParamError, Stage
+from curate.stage import Context, Item, Param
 
+from .augment import Augmentation, Change
 from .level import protect
 
 
-class Gain(Stage):
+class Gain(Augmentation):
     name = "gain"
     summary = "change the level by a gain in dB drawn per record, scaled down rather than clipped"
     params = {
@@ -32,29 +32,12 @@ class Gain(Stage):
                                            "then gets the id suffix #gain"),
     }
 
-    def validate(self) -> None:
-        if not 0.0 <= self.p <= 1.0:
-            raise ParamError(f"gain.p must be between 0 and 1, got {self.p:g}")
-
-    def __call__(self, items: Iterator[Item], ctx: Context) -> Iterator[Item]:
-        for item in items:
-            db = self.draw(item.record.id, ctx)
-            if db is None:
-                yield item
-                continue
-            if self.keep_clean:
-                # the copy first: once the clean item is yielded, the executor may write it and
-                # drop its audio before this stage resumes
-                copy = item.slice(0.0, item.duration, f"{item.record.id}#gain")
-                yield item
-                item = copy
-            item.audio, scale = protect(item.audio * np.float32(10 ** (db / 20)))
-            item.changed = True
-            applied = db + 20 * math.log10(scale)
-            item.record.add_tag(f"gain:db={db:.1f}")
-            item.record.lineage.append(self.lineage(gain_db=db, peak_scale=round(scale, 4),
-                                                    applied_db=round(applied, 2), seed=ctx.seed))
-            yield item
+    def change(self, item: Item, db: float, ctx: Context) -> Change:
+        audio, scale = protect(item.audio * np.float32(10 ** (db / 20)))
+        applied = db + 20 * math.log10(scale)
+        return Change(audio, f"gain:db={db:.1f}",
+                      dict(gain_db=db, peak_scale=round(scale, 4), applied_db=round(applied, 2),
+                           seed=ctx.seed))
 
     def draw(self, record_id: str, ctx: Context) -> float | None:
         """This record's gain in dB; None when it is left alone (``p``)."""

@@ -19,14 +19,14 @@ from __future__ import annotations
 import math
 from importlib.resources import files
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from curate.checks.speech_level import mean_power, speech_mask
-from curate.stage import SR, Context, Item, Param, ParamError, Stage
+from curate.stage import SR, Context, Item, Param, ParamError
 from manifests.audio import AudioError, load, probe
 
+from .augment import Augmentation, Change
 from .level import protect
 
 CROSSFADE_S = 0.05   # where a short noise file loops, its end fades into its start
@@ -40,7 +40,7 @@ def bundled_noise_dir() -> Path:
     return Path(str(files("curate") / "demo" / "noise"))
 
 
-class Noise(Stage):
+class Noise(Augmentation):
     name = "noise"
     summary = "mix background noise at a drawn SNR measured over the speech (car noise by default)"
     params = {
@@ -55,44 +55,31 @@ class Noise(Stage):
     }
 
     def validate(self) -> None:
-        if not 0.0 <= self.p <= 1.0:
-            raise ParamError(f"noise.p must be between 0 and 1, got {self.p:g}")
+        super().validate()
         self.root = (Path(self.dir) if self.dir else bundled_noise_dir()).resolve()
         self.files = noise_files(self.root)
 
-    def __call__(self, items: Iterator[Item], ctx: Context) -> Iterator[Item]:
-        for item in items:
-            drawn = self.draw(item.record.id, item.duration, ctx)
-            if drawn is None:
-                yield item
-                continue
-            try:
-                noise = noise_segment(drawn["file"], drawn["offset"], len(item.audio),
-                                      drawn["length"])
-            except AudioError:
-                # The header read at validation, the samples do not: set aside, visibly.
-                yield item.reject(self.name, "noise_file_unreadable")
-                continue
-            mixed = mix(item.audio, noise, drawn["snr_db"], item.record.speech)
-            if mixed is None:
-                # No speech to measure against, or a silent stretch of noise: the clip stays clean.
-                item.record.lineage.append(self.lineage(skipped="nothing to measure the SNR on"))
-                yield item
-                continue
-            if self.keep_clean:
-                # the copy first: once the clean item is yielded, the executor may write it and
-                # drop its audio before this stage resumes
-                copy = item.slice(0.0, item.duration, f"{item.record.id}#noise")
-                yield item
-                item = copy
-            item.audio, gain, scale = mixed
-            item.changed = True
-            item.record.add_tag(f"noise:snr={drawn['snr_db']:.1f}")
-            item.record.lineage.append(self.lineage(
-                file=Path(drawn["file"]).relative_to(self.root).as_posix(),
-                offset=drawn["offset"], snr_db=drawn["snr_db"], seed=ctx.seed,
-                noise_gain_db=round(20 * math.log10(gain), 2), peak_scale=round(scale, 4)))
-            yield item
+    def draw_item(self, item: Item, ctx: Context) -> dict | None:
+        return self.draw(item.record.id, item.duration, ctx)
+
+    def change(self, item: Item, drawn: dict, ctx: Context) -> Change | None:
+        try:
+            noise = noise_segment(drawn["file"], drawn["offset"], len(item.audio),
+                                  drawn["length"])
+        except AudioError:
+            # The header read at validation, the samples do not: set aside, visibly.
+            item.reject(self.name, "noise_file_unreadable")
+            return None
+        mixed = mix(item.audio, noise, drawn["snr_db"], item.record.speech)
+        if mixed is None:
+            # No speech to measure against, or a silent stretch of noise: the clip stays clean.
+            item.record.lineage.append(self.lineage(skipped="nothing to measure the SNR on"))
+            return None
+        audio, gain, scale = mixed
+        return Change(audio, f"noise:snr={drawn['snr_db']:.1f}", dict(
+            file=Path(drawn["file"]).relative_to(self.root).as_posix(),
+            offset=drawn["offset"], snr_db=drawn["snr_db"], seed=ctx.seed,
+            noise_gain_db=round(20 * math.log10(gain), 2), peak_scale=round(scale, 4)))
 
     def draw(self, record_id: str, duration: float, ctx: Context) -> dict | None:
         """What this record gets: noise file, its length (s, as probed at validation), offset (s)

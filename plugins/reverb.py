@@ -28,14 +28,14 @@ from __future__ import annotations
 import math
 from importlib.resources import files
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from curate.checks.speech_level import mean_power, speech_mask
-from curate.stage import SR, Context, Item, Param, ParamError, Stage
+from curate.stage import SR, Context, Item, Param, ParamError
 from manifests.audio import AudioError, load
 
+from .augment import Augmentation, Change
 from .level import protect
 from .noise import AUDIO_SUFFIXES
 
@@ -47,7 +47,7 @@ def bundled_rir_dir() -> Path:
     return Path(str(files("curate") / "demo" / "rirs"))
 
 
-class Reverb(Stage):
+class Reverb(Augmentation):
     name = "reverb"
     summary = "convolve with a car-cabin impulse response at a drawn DRR, aligned, level kept"
     params = {
@@ -62,44 +62,27 @@ class Reverb(Stage):
     }
 
     def validate(self) -> None:
-        if not 0.0 <= self.p <= 1.0:
-            raise ParamError(f"reverb.p must be between 0 and 1, got {self.p:g}")
+        super().validate()
         self.root = (Path(self.dir) if self.dir else bundled_rir_dir()).resolve()
         # Responses are short (float32, 2 s at most): all are decoded once here, at set-up, and
         # travel with the stage to the workers.
         self.rirs = rir_files(self.root)
 
-    def __call__(self, items: Iterator[Item], ctx: Context) -> Iterator[Item]:
-        for item in items:
-            drawn = self.draw(item.record.id, ctx)
-            if drawn is None:
-                yield item
-                continue
-            name, drr = drawn
-            rir = self.rirs[name]
-            h = set_drr(rir, drr)
-            wet = convolve_aligned(item.audio, h)
-            mask = speech_mask(item.audio, item.record.speech)
-            dry_power, wet_power = mean_power(item.audio, mask), mean_power(wet, mask)
-            if dry_power == 0.0 or wet_power == 0.0:
-                item.record.lineage.append(self.lineage(skipped="no speech to keep the level of"))
-                yield item
-                continue
-            level = math.sqrt(dry_power / wet_power)
-            if self.keep_clean:
-                # the copy first: once the clean item is yielded, the executor may write it and
-                # drop its audio before this stage resumes
-                copy = item.slice(0.0, item.duration, f"{item.record.id}#reverb")
-                yield item
-                item = copy
-            item.audio, scale = protect(wet * np.float32(level))
-            item.changed = True
-            item.record.add_tag(f"reverb:drr={drr:.1f}")
-            item.record.lineage.append(self.lineage(
-                file=name, drr_db=drr, rir_drr_db=round(drr_db(rir), 2),
-                level_db=round(20 * math.log10(level), 2), peak_scale=round(scale, 4),
-                seed=ctx.seed))
-            yield item
+    def change(self, item: Item, drawn: tuple[str, float], ctx: Context) -> Change | None:
+        name, drr = drawn
+        rir = self.rirs[name]
+        wet = convolve_aligned(item.audio, set_drr(rir, drr))
+        mask = speech_mask(item.audio, item.record.speech)
+        dry_power, wet_power = mean_power(item.audio, mask), mean_power(wet, mask)
+        if dry_power == 0.0 or wet_power == 0.0:
+            item.record.lineage.append(self.lineage(skipped="no speech to keep the level of"))
+            return None
+        level = math.sqrt(dry_power / wet_power)
+        audio, scale = protect(wet * np.float32(level))
+        return Change(audio, f"reverb:drr={drr:.1f}", dict(
+            file=name, drr_db=drr, rir_drr_db=round(drr_db(rir), 2),
+            level_db=round(20 * math.log10(level), 2), peak_scale=round(scale, 4),
+            seed=ctx.seed))
 
     def draw(self, record_id: str, ctx: Context) -> tuple[str, float] | None:
         """This record's response (its path under ``dir``) and DRR in dB; None: it stays dry."""

@@ -16,16 +16,16 @@ Here the factor is drawn from the record's own generator and written to the line
 """
 from __future__ import annotations
 
-from typing import Iterator
-
 import numpy as np
 
-from curate.stage import SR, Context, Item, Param, ParamError, Stage
+from curate.stage import SR, Context, Item, Param, ParamError
+
+from .augment import Augmentation, Change
 
 FACTOR_LIMITS = (0.5, 2.0)  # beyond these speech stops sounding like speech
 
 
-class Speed(Stage):
+class Speed(Augmentation):
     name = "speed"
     summary = "speed perturbation: resample so pitch and tempo change together (Kaldi style)"
     params = {
@@ -40,8 +40,7 @@ class Speed(Stage):
     }
 
     def validate(self) -> None:
-        if not 0.0 <= self.p <= 1.0:
-            raise ParamError(f"speed.p must be between 0 and 1, got {self.p:g}")
+        super().validate()
         try:
             if len(self.factors) == 1 and ":" in self.factors[0]:
                 lo, hi = (float(v) for v in self.factors[0].split(":"))
@@ -60,31 +59,16 @@ class Speed(Stage):
             raise ParamError(f"speed.factors must lie between {lo:g} and {hi:g}, got "
                              f"{','.join(self.factors)!r}")
 
-    def __call__(self, items: Iterator[Item], ctx: Context) -> Iterator[Item]:
+    def change(self, item: Item, factor: float, ctx: Context) -> Change | None:
         import soxr
 
-        for item in items:
-            factor = self.draw(item.record.id, ctx)
-            if factor is None:
-                yield item
-                continue
-            if factor == 1.0:
-                item.record.lineage.append(self.lineage(factor=1.0, seed=ctx.seed))
-                yield item
-                continue
-            if self.keep_clean:
-                # the copy first: once the clean item is yielded, the executor may write it and
-                # drop its audio before this stage resumes
-                copy = item.slice(0.0, item.duration, f"{item.record.id}#speed")
-                yield item
-                item = copy
-            item.audio = np.ascontiguousarray(
-                soxr.resample(item.audio, SR * factor, SR, quality="HQ"), dtype=np.float32)
-            item.changed = True
-            rescale(item, factor)
-            item.record.add_tag(f"speed:factor={factor:g}")
-            item.record.lineage.append(self.lineage(factor=factor, seed=ctx.seed))
-            yield item
+        if factor == 1.0:
+            item.record.lineage.append(self.lineage(factor=1.0, seed=ctx.seed))
+            return None
+        audio = np.ascontiguousarray(soxr.resample(item.audio, SR * factor, SR, quality="HQ"),
+                                     dtype=np.float32)
+        return Change(audio, f"speed:factor={factor:g}", dict(factor=factor, seed=ctx.seed),
+                      after=lambda it: rescale(it, factor))
 
     def draw(self, record_id: str, ctx: Context) -> float | None:
         """This record's speed factor; None when it is left alone (``p``)."""
