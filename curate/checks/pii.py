@@ -281,7 +281,7 @@ PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕�
 # Annotators and ASR models space plates out (京 A 1 2 3 4 5) or put a dot or dash after the letter.
 _PLATE = re.compile(
     rf"([{PROVINCES}])\s?([A-HJ-NP-Z])((?:[·•・\s-]?[A-HJ-NP-Z0-9]){{4,6}}(?:\s?[学警挂港澳])?)"
-    rf"(?!\s?[A-Z0-9])")
+    rf"(?![A-Z0-9])")
 
 
 def _plate_view(text: str) -> str:
@@ -303,11 +303,27 @@ def _plate_hits(text: str) -> list[Hit]:
     for m in _PLATE.finditer(view):
         if m.start() > 0 and view[m.start() - 1].isascii() and view[m.start() - 1].isalnum():
             continue
-        tail = re.sub(r"[·•・\s-]", "", m.group(3))
-        if not _plate_tail(tail):
-            continue
-        hits.append(Hit("plate", m.start(), m.end(), m.group(1) + m.group(2) + tail))
+        found = _plate_at(view, m)
+        if found is not None:
+            hits.append(found)
     return hits
+
+
+def _plate_at(view: str, m: re.Match) -> Hit | None:
+    """The plate ``m`` found, or the longest shorter one it starts with that ends before a
+    space or a separator (京A12345 3号门: the tail may have run on into the next word), never one
+    cut out of a longer run of letters and digits (京A123456789)."""
+    end = m.end()
+    while end - m.start() >= 7:
+        if end == m.end() or not (view[end].isascii() and view[end].isalnum()):
+            short = _PLATE.fullmatch(view, m.start(), end) if end < m.end() else m
+            if short is not None:
+                tail = re.sub(r"[·•・\s-]", "", short.group(3))
+                if _plate_tail(tail):
+                    return Hit("plate", short.start(), short.end(),
+                               short.group(1) + short.group(2) + tail)
+        end -= 1
+    return None
 
 
 def _plate_tail(tail: str) -> bool:
