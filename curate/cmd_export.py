@@ -59,6 +59,7 @@ def export(
     from manifests.exporters.hf import MissingDependency
 
     from .console import escape, make_console, os_error_line, print_problems
+    from .engine import lifecycle
     from .engine.progress import records_progress
     from .registry import RegistryError, resolve_manifest
 
@@ -80,6 +81,13 @@ def export(
         fail(f"{out} exists; pass --force to replace it", 2)
     if out.exists() and not (out.is_file() or out.is_dir()):
         fail(f"{out} is not a regular file or folder; name a file or folder to write", 2)
+    if out.is_file() and out.resolve() == manifest.resolve():
+        fail(f"--out {out} is the input manifest; choose another --out", 2)
+    if not out.is_file():
+        try:  # replacing a folder must never delete the input or the audio it points at
+            lifecycle.check_out(out, manifest)
+        except lifecycle.RunDirError as e:
+            fail(str(e), 2)
     above = next(p for p in out.parents if p.exists())
     if not above.is_dir():
         fail(f"cannot write {out}: {above} is not a folder", 1)

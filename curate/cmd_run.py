@@ -45,6 +45,7 @@ def run(
     reusing every finished shard, with the same output bytes. Rerunning a complete run says so; a different job in a complete --out is an error
     naming what differs. One run at a time per folder.
     """
+    from . import __version__
     from .console import escape, make_console
     from .engine import discovery, lifecycle
     from .engine.runner import run_manifest, warn_stage_faults
@@ -79,8 +80,9 @@ def run(
     shard_seconds = round(shard_hours * 3600.0, 3)
 
     fingerprint = lifecycle.file_fingerprint(manifest)
+    # the code version too: the job a folder holds includes it, so an upgrade gets a new folder
     config = {"stages": [[s.name, s.values] for s in stages], "seed": seed,
-              "shard_seconds": shard_seconds}
+              "shard_seconds": shard_seconds, "version": __version__}
     out_dir = out or lifecycle.default_dir(target, manifest, fingerprint, config)
     try:
         lifecycle.check_out(out_dir, manifest)

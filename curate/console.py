@@ -42,12 +42,14 @@ def print_problems(console, problems, title: str, full_list=None) -> None:
     """``file:line [id]: reason`` for each set-aside item, the first SHOWN_PROBLEMS of them."""
     from pathlib import Path
 
+    from .checks.pii import redact_text  # an id or a quoted value can hold personal data
+
     items = list(problems)
     console.print(f"[yellow]{escape(title)}: {len(items)}[/]")
     for p in items[:SHOWN_PROBLEMS]:
         where = relative(Path(p.source)) + (f":{p.line}" if p.line else "")
-        who = f" [{p.id}]" if p.id else ""
-        console.print(f"  {escape(where + who)}: {escape(p.reason)}", highlight=False)
+        who = f" [{redact_text(p.id)}]" if p.id else ""
+        console.print(f"  {escape(where + who)}: {escape(redact_text(p.reason))}", highlight=False)
     if len(items) > SHOWN_PROBLEMS:
         more = f"  … and {len(items) - SHOWN_PROBLEMS} more"
         console.print(more + (f" (full list: {escape(relative(full_list))})" if full_list else ""))

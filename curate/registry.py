@@ -205,7 +205,9 @@ def import_dataset(ws: Workspace, dataset: Dataset,
     report.unlabelled_audio = counts["unlabelled"]
     if report.records:
         _ignore_cache(ws)
-        atomic_write_text(cache / "problems.txt", "".join(f"{p}\n" for p in report.problems))
+        from .checks.pii import redact_text  # the list is read and shared: ids can hold numbers
+        atomic_write_text(cache / "problems.txt",
+                          "".join(f"{redact_text(str(p))}\n" for p in report.problems))
         atomic_write_text(cache / "import.json", json.dumps(
             {"fingerprint": stamp, "summary": report.summary()}, indent=2, ensure_ascii=False))
     return report

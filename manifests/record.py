@@ -173,9 +173,17 @@ def _number(d: dict, name: str, rid: str, default: float | None = None) -> float
 
 
 def _kind(value: Any) -> str:
-    """A short description of a wrong value for an error message (never the whole value)."""
-    text = repr(value)
-    return text if len(text) <= 40 else f"{type(value).__name__} {text[:37]}..."
+    """A short description of a wrong value for an error message: a number as it is, anything
+    else by its type and size only — a misplaced text can hold personal data, and problem lines
+    are printed and kept in run.json."""
+    if value is None or isinstance(value, (bool, int, float)):
+        text = repr(value)
+        return text if len(text) <= 40 else f"a number of {len(text)} digits"
+    if isinstance(value, str):
+        return f"a string of {len(value)} characters"
+    if isinstance(value, (list, dict)):
+        return f"a {'list' if isinstance(value, list) else 'JSON object'} of {len(value)} items"
+    return type(value).__name__
 
 
 def _label(value: Any, name: str, rid: str) -> str | None:
@@ -249,7 +257,7 @@ def _check_unicode(d: dict) -> None:
         where, text = bad
         rid = d["id"].encode("utf-8", "backslashreplace").decode("utf-8")
         raise RecordError(f"{rid}: {where or 'a key'} holds a lone surrogate, not text "
-                          f"({text[:60]!r}): a \\uD800-\\uDFFF JSON escape, or a file name "
+                          f"({_kind(text)}): a \\uD800-\\uDFFF JSON escape, or a file name "
                           "that is not UTF-8")
 
 

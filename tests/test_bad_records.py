@@ -48,13 +48,13 @@ def clip(tmp_path):
 BAD_FIELDS = [
     ("b-lineage", {"lineage": 5}, "'lineage' must be a list of objects, got 5"),
     ("b-lineage-items", {"lineage": ["vad"]}, "'lineage' must be a list of objects"),
-    ("b-speech-str", {"speech": "abc"}, "'speech' must be a list of [start, end], got 'abc'"),
+    ("b-speech-str", {"speech": "abc"}, "'speech' must be a list of [start, end], got a string of 3 characters"),
     ("b-speech-x", {"speech": [[0, "x"]]}, "'speech'[0] must be [start, end]"),
     ("b-speech-int", {"speech": 5}, "'speech' must be a list of [start, end], got 5"),
     ("b-speech-order", {"speech": [[0.5, 1.0], [1.2, 0.9]]}, "'speech'[1] must be [start, end]"),
     ("b-speech-neg", {"speech": [[-0.5, 1.0]]}, "0 <= start <= end"),
     ("b-seg-a", {"segments": [{"start": "a", "end": 1.0, "text": "你好"}]},
-     "'segments'[0]: 'start' must be a finite number, got 'a'"),
+     "'segments'[0]: 'start' must be a finite number, got a string of 1 characters"),
     ("b-seg-null", {"segments": [{"start": 0.0, "end": 1.0}, {"start": None, "end": 1.5}]},
      "'segments'[1]: 'start' must be a finite number, got None"),
     ("b-seg-missing", {"segments": [{"start": 0.0, "text": "你好"}]},
@@ -66,7 +66,7 @@ BAD_FIELDS = [
     ("b-rate", {"sample_rate": -16000}, "'sample_rate' must be a positive integer, got -16000"),
     ("b-rate-str", {"sample_rate": "16k"}, "'sample_rate' must be a positive integer"),
     ("b-channels", {"channels": 1.5}, "'channels' must be a positive integer, got 1.5"),
-    ("b-speaker", {"speaker": ["s1"]}, "'speaker' must be a string, got ['s1']"),
+    ("b-speaker", {"speaker": ["s1"]}, "'speaker' must be a string, got a list of 1 items"),
     ("b-batch", {"batch": {"n": 1}}, "'batch' must be a string"),
     ("b-tags", {"tags": "fuzzy"}, "'tags' must be a list of strings"),
     ("b-parts", {"parts": 5}, "'parts' must be a list of {id, start, end}, got 5"),
@@ -413,3 +413,23 @@ def test_killed_import_leaves_no_temp_file_after_the_next(workspace, clip):
         finally:
             live.kill()
     assert [r.id for r in read_manifest(cache / "manifest.jsonl")] == ["a", "b"]
+
+
+def test_problem_lines_never_show_personal_data(tmp_path, clip):
+    """A misplaced or broken text is described by its type, and ids are masked, wherever a
+    problem line is shown or kept: the run summary, run.json, `curate datasets add`."""
+    good = Record(id="ok", audio=clip, duration=2.0, text="打开空调").to_dict()
+    lines = [json.dumps(good, ensure_ascii=False),
+             json.dumps({**good, "id": "a", "text": ["我的手机号是13812345678"]}, ensure_ascii=False),
+             json.dumps({**good, "id": "b", "text": "我的手机号是13812345678\ud800"}),
+             json.dumps({**good, "id": "13987654321", "lineage": 5})]
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    res = CliRunner().invoke(app, ["run", str(manifest), "--plugins", "short",
+                                   "--out", str(tmp_path / "run"), "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    said = res.output + (tmp_path / "run" / "run.json").read_text(encoding="utf-8")
+    assert said.count("unreadable") or "input_problems" in said
+    for raw in ("13812345678", "12345678", "13987654321"):
+        assert raw not in said, raw
+    assert "139****4321" in said

@@ -33,3 +33,24 @@ def test_every_input_keeps_its_clean_record_and_gets_its_copy(tmp_path, stage):
         copy = kept[f"{r.id}#{stage}"]
         assert copy.lineage[-1]["stage"] == stage
         assert sf.info(copy.audio).frames > 0  # its own audio, written
+
+
+def test_a_copy_named_like_another_output_is_set_aside_not_written_over_it(tmp_path):
+    """noise twice with keep_clean: the second makes ID#noise again from ID. Two records under one
+    id would share (and overwrite) one audio file; the second is rejected duplicate_id."""
+    records = [r for r in read_manifest(DEMO / "manifest.jsonl") if 1.5 < r.duration < 8][:4]
+    write_manifest(tmp_path / "in.jsonl", records)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["run", str(tmp_path / "in.jsonl"), "--plugins", "noise,noise",
+                                   "--set", "noise.keep_clean=true", "--out", str(out),
+                                   "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    kept = [r.id for r in read_manifest(out / "manifest.jsonl")]
+    assert len(kept) == len(set(kept))
+    rejected = [json.loads(x) for x in (out / "rejected.jsonl").read_text().splitlines()]
+    assert rejected and all((r["reason"], r["stage"]) == ("duplicate_id", "write")
+                            for r in rejected)
+    assert {r["id"] for r in rejected} <= set(kept)
+    written = [r.audio for r in read_manifest(out / "manifest.jsonl")
+               if Path(r.audio).parent == (out / "audio").resolve()]
+    assert written and len(written) == len(set(written))  # no file serves two records

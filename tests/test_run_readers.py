@@ -106,3 +106,16 @@ def test_a_complete_run_is_read_by_every_reader(run, tmp_path):
                               "--out", str(tmp_path / "x.json")])
     assert res.exit_code == 0, res.output
     assert len((tmp_path / "x.json").read_text().splitlines()) == 8   # never eval_only
+
+
+def test_export_never_replaces_the_run_it_reads(run, tmp_path):
+    """`curate export RUN --out RUN --force` would delete the run's audio and manifests."""
+    out, _ = run
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    for dest in (out, out / "manifest.jsonl"):
+        res = runner.invoke(app, ["export", str(out), "--format", "kaldi", "--out", str(dest),
+                                  "--force"])
+        assert res.exit_code == 2, res.output
+        assert "choose another --out" in " ".join(res.output.split())
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    open_run(out)  # still complete and as written

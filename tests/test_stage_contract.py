@@ -231,6 +231,9 @@ def test_a_failing_prepare_stops_before_audio_and_keeps_the_folder(manifest, tmp
     assert res.exit_code == 2
     assert "error: badprepare: the input has no field 'speaker'" in res.output
     assert (out / "manifest.jsonl").read_bytes() == before and is_complete(out)
+    fresh = tmp_path / "fresh"   # a new --out: no folder is left behind that looks like a run
+    assert curate_run(manifest, fresh, "badprepare", "--workers", "1").exit_code == 2
+    assert not fresh.exists()
 
 
 @pytest.mark.parametrize("param", ["values", "lineage", "name", "prepare"])

@@ -301,12 +301,21 @@ def _run_shard(index: int, items: list[Item]) -> dict:
                 stream = _decoded(stream, stats, rejected)
             stream = _staged(f"{i}:{stage.name}", stage, stream, ctx, stats, rejected)
         kept: list[Item] = []
+        ids: set[str] = set()
         write = stats.setdefault("write", StageStats())
         for it in stream:
+            write.count_in(it.duration)
+            if it.record.id in ids:
+                # a second output under one id (a copy named like another record): it would
+                # overwrite the first one's audio and make the manifest's ids ambiguous
+                _count_out(it.reject("write", "duplicate_id"), write)
+                it.audio = None
+                rejected.append(it)
+                continue
+            ids.add(it.record.id)
             t0 = time.perf_counter()
             audio.store(it)
             write.time += time.perf_counter() - t0
-            write.count_in(it.duration)
             _count_out(it, write)
             it.audio = None
             kept.append(it)
@@ -466,14 +475,16 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
                  *, seed: int = 0, workers: int = 1, source: str = "",
                  fingerprint: str = "", on_progress: Callable[[float], None] | None = None,
                  problems=None, shard_seconds: float = SHARD_SECONDS,
-                 resume: bool = True, engine: str = "local") -> dict:
+                 resume: bool = True, engine: str = "local",
+                 describe: Callable[[object], str] = str) -> dict:
     """Run ``stages`` over ``records()`` into ``out_dir``; returns what ``run.json`` holds.
 
     ``records`` is a factory: stages with a pre-pass read the input once more before the run.
     ``problems`` (a manifests.Problems the factory fills) lists unreadable input lines in run.json.
     The folder is locked for the run (see lifecycle.lock) and cleared only once the stages'
     pre-passes have succeeded; it records the job it holds (input, stages, seed, shard size, code
-    version). With ``resume``, the finished shards of an interrupted run of the same job are
+    version). ``describe`` turns an input problem into run.json's text (the command masks personal
+    data in it). With ``resume``, the finished shards of an interrupted run of the same job are
     reused; the output is the same bytes either way.
     """
     from pathlib import Path
@@ -504,7 +515,7 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
             "per_stage": {k: pipe.stats[k].as_dict() for k in sorted(pipe.stats, key=_stage_order)},
             "accounting": pipe.output.accounting(),
             "files": pipe.output.files(),
-            "input_problems": [str(p) for p in problems or ()],
+            "input_problems": [describe(p) for p in problems or ()],
         }
         lifecycle.write_run_json(out_dir, info)
         pipe.output.clear_shards()

@@ -180,6 +180,7 @@ def lock(out_dir: Path) -> Iterator[Lock]:
             (out_dir / MARKER).exists() or (out_dir / LOCK).exists()):
         raise RunDirError(f"{out_dir} exists and is not a curate run directory; "
                           "choose another --out")
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(out_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -192,12 +193,16 @@ def lock(out_dir: Path) -> Iterator[Lock]:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
     held = _held[key] = Lock(fd, previous)
+    failed = True
     try:
         yield held
+        failed = False
     finally:
         del _held[key]
         os.ftruncate(fd, 0)
         os.close(fd)  # releases the flock
+        if failed and created and [p.name for p in out_dir.iterdir()] == [LOCK]:
+            shutil.rmtree(out_dir)  # nothing was written: leave no folder that looks like a run
 
 
 def _holder(fd: int, wait: float = 0.0) -> str | None:

@@ -15,6 +15,7 @@ def run_manifest(manifest: Path, stages, out_dir: Path, console, label: str, *, 
     differs."""
     from manifests import Problems, read_manifest
 
+    from ..checks.pii import redact_text
     from ..console import escape
     from . import lifecycle
     from .executor import SHARD_SECONDS, run_pipeline
@@ -38,7 +39,8 @@ def run_manifest(manifest: Path, stages, out_dir: Path, console, label: str, *, 
             info = run_pipeline(records, stages, out_dir, seed=seed, workers=workers,
                                 source=str(manifest), fingerprint=fingerprint,
                                 on_progress=advance, problems=problems,
-                                shard_seconds=shard_seconds, resume=not force, engine=engine)
+                                shard_seconds=shard_seconds, resume=not force, engine=engine,
+                                describe=lambda p: redact_text(str(p)))
     return info, problems
 
 
