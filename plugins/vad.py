@@ -38,6 +38,10 @@ FLOOR_PERCENTILE = 10
 MIN_BACKGROUND_FRAMES = 10
 FLOOR_MARGIN_DB = 6.0
 SPEECH_RANGE_DB = 40.0
+# The background criterion holds only over a quiet background: when the loud speech stands less
+# than QUIET_BACKGROUND_DB over it (cabin noise), quiet syllables lie within FLOOR_MARGIN_DB of the
+# noise and would be cut, while a faint click is drowned anyway.
+QUIET_BACKGROUND_DB = 30.0
 # Unvoiced fricatives (/s/, /sh/, /x/, /f/) at a word's edge carry energy but no voicing: the
 # detectors miss them. The first and last speech grow, up to EXTEND_S, over adjacent frames whose
 # level above FRICATIVE_HZ stands FRICATIVE_MARGIN_DB over that band's background and holds most
@@ -143,10 +147,13 @@ def energetic(total: np.ndarray, flags: np.ndarray) -> np.ndarray:
     voiced = flags & np.isfinite(total)
     if not voiced.any():
         return np.zeros(len(flags), dtype=bool)
-    threshold = float(np.percentile(total[voiced], 90)) - SPEECH_RANGE_DB
+    loud = float(np.percentile(total[voiced], 90))
+    threshold = loud - SPEECH_RANGE_DB
     quiet = total[~flags & np.isfinite(total)]  # digital silence is no background to measure
     floor = _floor(quiet if quiet.size >= MIN_BACKGROUND_FRAMES else total)
-    return total > max(threshold, floor + FLOOR_MARGIN_DB)
+    if floor is not None and loud - floor >= QUIET_BACKGROUND_DB:
+        threshold = max(threshold, floor + FLOOR_MARGIN_DB)
+    return total > threshold
 
 
 def fricative(total: np.ndarray, high: np.ndarray) -> np.ndarray:
