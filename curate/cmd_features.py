@@ -42,7 +42,9 @@ def features(
     console, err = make_console(), make_console(stderr=True)
 
     def fail(message: str, code: int):
-        err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        # Masked: messages name ids and audio paths (the run names written audio after the id).
+        err.print(f"[red]error:[/] {escape(redact_text(message))}", highlight=False,
+                  soft_wrap=True)
         raise typer.Exit(code)
 
     try:
@@ -60,7 +62,8 @@ def features(
     distance = frame_distance(clean.values, augmented.values)
     image, lay = figure(clean.values, augmented.values, distance)
     told = notes(clean, augmented)
-    folder = out or run / "features" / Path(audio_name(id_)).stem
+    # Named after the masked id: the folder's name is printed and shared with the report.
+    folder = out or run / "features" / Path(audio_name(redact_text(id_))).stem
     with atomic_file(folder / "features.png", binary=True) as f:
         f.write(image)
     with atomic_file(folder / "features.html") as f:

@@ -128,7 +128,9 @@ def _report(source_dir: Path, out_dir: Path, stages, target: str, source: str, m
 def _default_out(target: str, manifest: Path, fingerprint: str, stages) -> Path:
     from .engine import lifecycle
 
-    config = {"stages": [[s.name, s.values] for s in stages], "seed": 0}
+    from . import __version__
+
+    config = {"stages": [[s.name, s.values] for s in stages], "seed": 0, "version": __version__}
     return lifecycle.default_dir(target, manifest, fingerprint, config, prefix="qc-")
 
 
@@ -163,9 +165,11 @@ def _check_unchecked(entries, stages, err, problems) -> None:
     from .stage import Context, Item
 
     qc_stage, sensitive = stages
+    for e in entries:
+        # Text only: cheap, and a leak into manifest.jsonl must show. Rejected records too: one
+        # dropped before the sensitive stage ran is still listed as flagged, and must be masked.
+        sensitive.tag(e.record)
     data = [e for e in entries if e.where != "rejected"]
-    for e in data:
-        sensitive.tag(e.record)  # text only: cheap, and a leak into manifest.jsonl must show
     todo = [e for e in data if not checked(e.record)]
     if not todo:
         return

@@ -25,6 +25,8 @@ from manifests import Record, read_manifest
 from manifests.rundir import EVALUATION, RunDir
 from train_adapter.features import FRAMES_PER_SECOND
 
+from .checks.pii import redact_text
+
 MEL_ROW_PX = 2          # a mel bin is two pixels tall: 256 px per spectrogram
 DISTANCE_PX = 96        # height of the distance panel
 GAP_PX = 6              # white between panels
@@ -64,31 +66,36 @@ def find_pair(run: RunDir, rid: str) -> Pair:
                 copies.append(record.id)
     augmented = found.get(rid)
     if augmented is None:
-        raise PairError(f"no record {rid!r} in {run.path}'s manifests{_rejected(run, rid)}")
+        raise PairError(f"no record {_shown(rid)} in {run.path}'s manifests{_rejected(run, rid)}")
     index = next((i for i in range(len(augmented.lineage) - 1, -1, -1)
                   if augmented.lineage[i].get("stage") == suffix
                   and augmented.lineage[i].get("keep_clean") is True), None) if twin_id else None
     if index is None:
-        hint = (f"; its augmented copies: {', '.join(repr(c) for c in sorted(copies))}"
+        hint = (f"; its augmented copies: {', '.join(_shown(c) for c in sorted(copies))}"
                 if copies else "")
-        raise PairError(f"{rid!r} has no clean twin: it is not a copy made by a stage with "
+        raise PairError(f"{_shown(rid)} has no clean twin: it is not a copy made by a stage with "
                         f"keep_clean=true (an id ending in '#STAGE' whose lineage holds that "
                         f"stage){hint}")
     clean = found.get(twin_id)
     if clean is None:
-        raise PairError(f"{rid!r} was made by {suffix} from {twin_id!r}, which is not in "
-                        f"{run.path}'s manifests{_rejected(run, twin_id)}")
+        raise PairError(f"{_shown(rid)} was made by {suffix} from {_shown(twin_id)}, which is "
+                        f"not in {run.path}'s manifests{_rejected(run, twin_id)}")
     if clean.lineage[:index] != augmented.lineage[:index]:
-        raise PairError(f"{rid!r} and {twin_id!r} do not share their lineage before {suffix}: "
-                        f"{twin_id!r} is not the record {suffix} copied")
+        raise PairError(f"{_shown(rid)} and {_shown(twin_id)} do not share their lineage before "
+                        f"{suffix}: {_shown(twin_id)} is not the record {suffix} copied")
     return Pair(clean, augmented, augmented.lineage[index])
+
+
+def _shown(rid: str) -> str:
+    """An id as messages name it: masked, as every output shows personal data."""
+    return repr(redact_text(rid))
 
 
 def _rejected(run: RunDir, rid: str) -> str:
     for record in read_manifest(run.file("rejected")):
         if record.id == rid:
             reason = record.extra.get("reason", "no reason recorded")
-            return f" (it is in rejected.jsonl: {reason})"
+            return f" (it is in rejected.jsonl: {redact_text(str(reason))})"
     return ""
 
 

@@ -71,7 +71,9 @@ class Reverb(Augmentation):
     def change(self, item: Item, drawn: tuple[str, float], ctx: Context) -> Change | None:
         name, drr = drawn
         rir = self.rirs[name]
-        wet = convolve_aligned(item.audio, set_drr(rir, drr))
+        # Aligned on the unscaled response's direct tap: at a low DRR an early reflection of the
+        # scaled one can be stronger than the direct sound.
+        wet = convolve_aligned(item.audio, set_drr(rir, drr), direct_tap(rir))
         mask = speech_mask(item.audio, item.record.speech)
         dry_power, wet_power = mean_power(item.audio, mask), mean_power(wet, mask)
         if dry_power == 0.0 or wet_power == 0.0:
@@ -118,9 +120,14 @@ def rir_files(folder: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def direct_tap(h: np.ndarray) -> int:
+    """The direct sound's tap: the strongest of ``h`` (as recorded, before set_drr)."""
+    return int(np.argmax(np.abs(h)))
+
+
 def direct_span(h: np.ndarray) -> tuple[int, int]:
     """The direct sound's taps ``[a, b)``: within DIRECT_MS of the strongest tap."""
-    peak, w = int(np.argmax(np.abs(h))), int(round(DIRECT_MS * SR / 1000))
+    peak, w = direct_tap(h), int(round(DIRECT_MS * SR / 1000))
     return max(0, peak - w), min(len(h), peak + w + 1)
 
 
@@ -146,9 +153,12 @@ def set_drr(h: np.ndarray, drr: float) -> np.ndarray:
     return out
 
 
-def convolve_aligned(audio: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """``audio`` convolved with ``h``, from ``h``'s direct sound on, as long as ``audio``."""
-    n, start = len(audio), int(np.argmax(np.abs(h)))
+def convolve_aligned(audio: np.ndarray, h: np.ndarray, start: int | None = None) -> np.ndarray:
+    """``audio`` convolved with ``h``, from the direct sound's tap ``start`` on (default: ``h``'s
+    strongest; pass the unscaled response's, as set_drr can make a reflection the strongest), as
+    long as ``audio``."""
+    n = len(audio)
+    start = direct_tap(h) if start is None else start
     size = fft_size(n + len(h) - 1)
     full = np.fft.irfft(np.fft.rfft(audio.astype(np.float64), size) * np.fft.rfft(h, size), size)
     return full[start:start + n].astype(np.float32)

@@ -284,3 +284,40 @@ def test_the_page_renders_in_chromium_with_the_figure_visible(noisy_run, tmp_pat
     assert facts["utt0"]["natural"] == [png.shape[1], png.shape[0]]
     assert PHONE not in facts["utt0"]["text"] and "导航到公司" in facts["utt0"]["text"]
     assert HOSTILE in facts["utt1"]["text"]     # shown as the text it is
+
+
+@pytest.fixture(scope="module")
+def phone_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("phone_id")
+    rid = f"call_{PHONE}"
+    write_manifest(tmp / "in.jsonl", [Record(id=rid, audio=write(tmp / "0.wav",
+                                                                   speechlike(2.0, seed=0)),
+                                             duration=3.0, text="打开空调")])
+    run = tmp / "run"
+    res = CliRunner().invoke(app, ["run", str(tmp / "in.jsonl"), "--plugins", "vad,noise",
+                                   "--set", "noise.keep_clean=true", "--out", str(run),
+                                   "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    return run, rid
+
+
+def test_an_id_holding_personal_data_is_masked_in_errors(phone_run):
+    run, rid = phone_run
+    res = CliRunner().invoke(app, ["features", str(run), "--id", rid])
+    assert res.exit_code == 2, res.output
+    assert PHONE not in res.output
+    assert "'call_138****5678' has no clean twin" in res.output
+    assert "'call_138****5678#noise'" in res.output
+    res = CliRunner().invoke(app, ["features", str(run), "--id", f"x{PHONE}#noise"])
+    assert res.exit_code == 2 and PHONE not in res.output
+
+
+@needs_transformers
+def test_an_id_holding_personal_data_is_masked_in_the_default_out(phone_run):
+    run, rid = phone_run
+    res = CliRunner().invoke(app, ["features", str(run), "--id", f"{rid}#noise"])
+    assert res.exit_code == 0, res.output
+    assert PHONE not in res.output
+    written = list((run / "features").glob("*/features.png"))
+    assert len(written) == 1 and PHONE not in written[0].parent.name
+    assert written[0].parent.name.startswith("call_138_5678_noise-")

@@ -145,3 +145,39 @@ def test_personal_data_is_masked_in_every_report_and_the_terminal(corpus):
     holding = [r for rid, r in manifest.items()
                if PHONE_ID in rid or r.speaker == PHONE_SPEAKER or rid == "tb"]
     assert len(holding) == 3 and all(r.split == "eval_only" for r in holding)
+
+
+def _run_and_check(tmp, records, *settings):
+    write_manifest(tmp / "manifest.jsonl", records)
+    run = tmp / "run"
+    sets = [a for s in settings for a in ("--set", s)]
+    ran = CliRunner().invoke(app, ["run", str(tmp / "manifest.jsonl"), "--plugins", "qc,sensitive",
+                                   *sets, "--out", str(run), "--workers", "1"],
+                             env={"COLUMNS": "200"})
+    assert ran.exit_code == 0, ran.output
+    checked = CliRunner().invoke(app, ["qc", str(run)], env={"COLUMNS": "200"})
+    assert checked.exit_code == 0, checked.output
+    return run, checked.output
+
+
+def test_mixed_numerals_holding_a_phone_number_are_masked(tmp_path):
+    run, output = _run_and_check(tmp_path, [clip(tmp_path, "n1", text="我的电话是幺三八12345678")])
+    flagged = {r.id: r for r in read_manifest(run / "flagged.jsonl")}
+    assert "mixed_numerals" in flagged["n1"].tags
+    assert flagged["n1"].extra["qc"]["mixed_numerals"] == ["幺三八****5678"]
+    for name in ("report.html", "flagged.jsonl", "qc.json"):
+        assert "12345678" not in (run / name).read_text(encoding="utf-8"), name
+    assert "12345678" not in output
+
+
+def test_a_rejected_record_holding_personal_data_is_masked(tmp_path):
+    # qc.drop rejects it before the sensitive stage sees it: curate qc must still find the phone.
+    run, output = _run_and_check(tmp_path, [clip(tmp_path, "r1", text="【～】我的电话是13812345678")],
+                                 "qc.drop=fuzzy")
+    assert [r.id for r in read_manifest(run / "rejected.jsonl")] == ["r1"]
+    row = next(iter(read_manifest(run / "flagged.jsonl")))
+    assert row.extra["masked"] is True and row.extra["where"] == "rejected"
+    for name in ("report.html", "flagged.jsonl", "qc.json"):
+        assert "12345678" not in (run / name).read_text(encoding="utf-8"), name
+    assert "not embedded: personal data" in (run / "report.html").read_text(encoding="utf-8")
+    assert "12345678" not in output

@@ -73,6 +73,28 @@ def test_output_correlates_with_input_at_lag_0_even_for_responses_with_a_leading
     # away, so at -6 dB the reverberation can move its cross-correlation peak there.)
 
 
+def test_a_strong_early_reflection_at_low_drr_does_not_move_the_output(tmp_path):
+    # Direct tap 1.0, a reflection of 0.6 at 3 ms: at -6 dB the reflection is scaled above the
+    # direct tap (to ~2.0), yet the output is aligned on the direct sound, not on it.
+    h = np.zeros(int(0.05 * SR), np.float32)
+    reflection = int(0.003 * SR)
+    h[0], h[reflection] = 1.0, 0.6
+    sf.write(tmp_path / "early.wav", h, SR, subtype="FLOAT")
+    stage = Reverb(dir=str(tmp_path), drr="-6:-6")
+    [out] = run(stage, [impulse("r0")])
+    at = int(0.5 * SR)
+    assert np.max(np.abs(out.audio[:at])) < 1e-6 * np.max(np.abs(out.audio))  # nothing early
+    assert out.audio[at] > 0 and out.audio[at + reflection] / out.audio[at] == pytest.approx(
+        0.6 * 10 ** ((10 * np.log10(1 / 0.36) + 6) / 20), rel=1e-4)
+    noise = (0.1 * np.random.default_rng(1).standard_normal(2 * SR)).astype(np.float32)
+    [out] = run(stage, [Item(Record(id="r0", audio="n.wav", duration=2.0), noise.copy())])
+    n = len(noise) + len(out.audio)
+    c = np.fft.irfft(np.fft.rfft(out.audio, n) * np.conj(np.fft.rfft(noise, n)), n)
+    # lag 0 holds the direct sound; no earlier lag correlates; the reflection follows at 3 ms
+    assert c[0] > 0.3 * c[reflection] and np.max(np.abs(c[-200:])) < 0.1 * c[0]
+    assert np.max(np.abs(c[1:reflection])) < 0.1 * c[0]
+
+
 def test_speech_keeps_its_level_and_its_intervals():
     vad = Vad()
     for item in demo_items(8):

@@ -201,9 +201,9 @@ def example(e: Entry) -> dict:
     """A record as reports show it: masked texts and the key measurements."""
     r, qc = e.record, e.qc
     own = [t for t in e.qc_tags if t not in e.inherited]
-    values = {k: qc[k] for k in ["rate"] + [SHOWN[t] for t in own if t in SHOWN] if k in qc}
-    if "dup_of" in values:
-        values["dup_of"] = masked(values["dup_of"])
+    # Every string masked: ``mixed_numerals`` holds the label's raw number runs, ``dup_of`` an id.
+    values = _masked_all({k: qc[k] for k in ["rate"] + [SHOWN[t] for t in own if t in SHOWN]
+                          if k in qc})
     text_b = r.extra.get("text_b")
     return {"id": masked(r.id), "where": e.where, "duration": round(r.duration, 3),
             "batch": masked(r.batch), "speaker": masked(r.speaker),
@@ -270,34 +270,28 @@ def write_flagged(path: Path, entries: list[Entry]) -> int:
     with ManifestWriter(path) as w:
         for e in flagged(entries):
             r = e.record
-            extra = {k: _masked_ids(masked(v) if isinstance(v, str) else v)
-                     for k, v in r.extra.items() if not k.endswith("_redacted")}
-            if isinstance(extra.get("qc"), dict) and "dup_of" in extra["qc"]:
-                extra["qc"] = {**extra["qc"], "dup_of": masked(extra["qc"]["dup_of"])}
+            # Every string anywhere in extra masked (qc's mixed_numerals and dup_of, ids of parts).
+            extra = {k: _masked_all(v) for k, v in r.extra.items() if not k.endswith("_redacted")}
             if e.sensitive:
                 extra["masked"] = True
             extra["where"] = e.where
             w.write(Record(id=masked(r.id), audio=masked(r.audio) if e.sensitive else r.audio,
                            duration=r.duration, offset=r.offset,
                            text=masked(r.text) or "", hyp=masked(r.hyp), speaker=masked(r.speaker),
-                           batch=masked(r.batch), segments=None if r.segments is None else [
-                               {**s, **{k: masked(s[k]) for k in ("text", "hyp")
-                                        if isinstance(s.get(k), str)}} for s in r.segments],
+                           batch=masked(r.batch), segments=_masked_all(r.segments),
                            speech=r.speech, sample_rate=r.sample_rate, channels=r.channels,
-                           tags=list(r.tags), split=r.split, lineage=_masked_ids(r.lineage),
+                           tags=list(r.tags), split=r.split, lineage=_masked_all(r.lineage),
                            extra=extra))
     return w.count
 
 
-ID_KEYS = ("id", "parent")  # where a window's parts and lineage entries name other records
-
-
-def _masked_ids(value):
-    """``value`` with every id inside it masked (a window's parts, merge30's and chunk30's
-    lineage)."""
+def _masked_all(value):
+    """``value`` with every string nested anywhere inside it masked."""
+    if isinstance(value, str):
+        return masked(value)
     if isinstance(value, list):
-        return [_masked_ids(v) for v in value]
+        return [_masked_all(v) for v in value]
     if isinstance(value, dict):
-        return {k: masked(v) if k in ID_KEYS and isinstance(v, str) else _masked_ids(v)
-                for k, v in value.items()}
+        return {k: _masked_all(v) for k, v in value.items()}
     return value
+
