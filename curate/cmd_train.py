@@ -252,7 +252,8 @@ def _resolve_options(ctx: typer.Context, values: dict):
 
 
 def _save_config(ctx: typer.Context, o) -> None:
-    """OUT/train_config.toml: every option this run used, readable back with --config."""
+    """OUT/train_config.toml: every option this run used, readable back with --config; not
+    --resume or --overwrite, which would make a replay resume or delete a run unasked."""
     import os
 
     if os.environ.get("RANK", "0") != "0":
@@ -261,7 +262,7 @@ def _save_config(ctx: typer.Context, o) -> None:
     lines = [header]
     for param in ctx.command.params:
         value = getattr(o, param.name, None)
-        if param.name == "config" or value is None:
+        if param.name in ("config", "resume", "overwrite") or value is None:
             continue
         flag = next(f[2:] for f in param.opts if f.startswith("--"))
         lines.append(f"{flag} = {_toml_value(value)}")
@@ -306,15 +307,26 @@ def _cer_scorer(eval_paths: list[str]):
                           "(every label is empty or has an unclear span)")
 
     def score(hyp_file: Path, base1: dict[str, str] | None) -> dict[str, float | None]:
-        systems = [load_hypotheses(f"model={hyp_file}")]
-        corrects = ()
+        model = load_hypotheses(f"model={hyp_file}")
+        scores = {"cer": evaluate(reference, [model], Settings(resamples=0),
+                                  detail=False).totals["model"].cer}
         if base1:
-            systems.append(Hypotheses("base1", "the eval records' hyp", base1, Problems()))
-            corrects = (("model", "base1"),)
-        ev = evaluate(reference, systems, Settings(resamples=0, corrects=corrects),
-                      detail=bool(corrects))
-        scores = {"cer": ev.totals["model"].cer}
-        if corrects:
+            # fix/break over the records that have a Base1 hypothesis (the correct-task ones)
+            # only: with --task mix the asr-task records have none, and counting them as all
+            # deletions of Base1 would credit the model with "fixes" it never made
+            keep = [k for k, rid in enumerate(reference.ids) if rid in base1]
+            ids = {reference.ids[k] for k in keep}
+            subset = Reference(source=reference.source, ids=[reference.ids[k] for k in keep],
+                               texts=[reference.texts[k] for k in keep],
+                               fuzzy_tagged=reference.fuzzy_tagged & ids,
+                               audio={i: a for i, a in reference.audio.items() if i in ids})
+            systems = [Hypotheses("model", model.source,
+                                  {i: t for i, t in model.texts.items() if i in ids},
+                                  model.problems),
+                       Hypotheses("base1", "the eval records' hyp",
+                                  {i: t for i, t in base1.items() if i in ids}, Problems())]
+            ev = evaluate(subset, systems, Settings(resamples=0, corrects=(("model", "base1"),)),
+                          detail=True)
             c = ev.corrections[0]
             scores.update(fix_rate=c.fix_rate, break_rate=c.over_correction_rate)
         return scores

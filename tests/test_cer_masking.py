@@ -180,3 +180,20 @@ def test_an_input_error_names_its_ids_masked(tmp_path):
     assert result.exit_code == 2
     assert "duplicate id '136****5678'" in result.output
     assert _leaks(result.output) == []
+
+
+def test_report_html_gives_no_player_for_audio_whose_file_name_holds_personal_data(tmp_path):
+    ref = tmp_path / "manifest.jsonl"
+    rows = [{"id": "13812345678", "audio": "audio/13812345678.flac", "duration": 1.0,
+             "text": "打开空调"},
+            {"id": "plain", "audio": "audio/plain.flac", "duration": 1.0, "text": "导航回家"}]
+    ref.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    hyp = tmp_path / "base1.tsv"
+    hyp.write_text("13812345678\t打开空条\nplain\t导航回家\n", encoding="utf-8")
+    out = tmp_path / "report"
+    _invoke(["cer", "--ref", str(ref), "--hyp", f"base1={hyp}", "--bootstrap", "0",
+             "--out", str(out)])
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "13812345678" not in page and "138****5678" in page
+    assert "Audio withheld for 1 utterance(s)" in page
+    assert "audio/plain.flac" in page                  # an ordinary file name keeps its player

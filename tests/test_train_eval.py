@@ -117,3 +117,43 @@ def test_an_eval_set_without_scorable_text_is_refused_before_training(clips, tmp
     assert result.exit_code == 2, result.output
     assert "no reference text to score a CER on" in " ".join(result.output.split())
     assert not (out / "checkpoints").exists()
+
+
+def test_a_run_directory_eval_set_generates_for_its_manifest_and_eval_only_records(tmp_path):
+    """The scorer's reference for a run directory is manifest + eval_only (load_reference), so
+    generation must cover both, or the eval-only records would count as all deletions."""
+    from types import SimpleNamespace
+
+    from curate.cer.inputs import load_reference
+    from manifests import Problems
+    from manifests.rundir import KINDS, file_name, sha256_of
+    from train_adapter import data as datamod
+    from train_adapter.finetune import _eval_examples
+
+    records = [r for r in read_manifest(DEMO) if 1 < r.duration < 5 and r.text][:3]
+    run = tmp_path / "run"
+    write_manifest(run / "manifest.jsonl", records[:2])
+    write_manifest(run / "eval_only.jsonl", [replace(records[2], split="eval_only")])
+    write_manifest(run / "rejected.jsonl", [])
+    (run / "run.json").write_text(json.dumps({"status": "complete", "files": {
+        file_name(k): {"sha256": sha256_of(run / file_name(k))} for k in KINDS}}), "utf-8")
+    found = _eval_examples(SimpleNamespace(eval_data=[str(run)]), datamod.Rules(task="asr"),
+                           Problems())
+    assert sorted(ex.id for ex in found) == sorted(load_reference(run).ids) == \
+        sorted(r.id for r in records)
+
+
+def test_fix_and_break_rates_count_only_the_records_with_a_base1_hypothesis(tmp_path):
+    """--task mix: an asr-task eval record has no Base1 hypothesis; it must not count as a Base1
+    error the model "fixed". Here the model fixes nothing of Base1's, so the fix rate is 0."""
+    from curate.cmd_train import _cer_scorer
+
+    ref = tmp_path / "ref.jsonl"
+    ref.write_text("".join(json.dumps({"id": i, "audio": f"audio/{i}.flac", "duration": 1.0,
+                                       "text": t}, ensure_ascii=False) + "\n"
+                           for i, t in (("c1", "打开空调"), ("a1", "导航回家"))), "utf-8")
+    hyp = tmp_path / "model.tsv"
+    write_name_text(hyp, [("c1", "打开空掉"), ("a1", "导航回家")])
+    scores = _cer_scorer([str(ref)])(hyp, {"c1": "打开空掉"})     # a1: an asr-task record
+    assert scores["cer"] == pytest.approx(1 / 8)
+    assert scores["fix_rate"] == 0 and scores["break_rate"] == 0

@@ -138,6 +138,7 @@ optimizer = "sgd"
     assert saved["max-steps"] == 2 and saved["lr-scheduler"] == "constant"
     assert saved["data"] == [str(four)] and saved["max-grad-norm"] == 0.5
     assert "config" not in saved
+    assert "resume" not in saved and "overwrite" not in saved   # a replay never deletes/resumes
 
     again = tmp_path / "again"                     # the saved file runs the same job again
     _ok(["train", "--config", str(out / "train_config.toml"), "--out", str(again)])

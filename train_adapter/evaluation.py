@@ -16,7 +16,8 @@ from .data import Example
 from .infer import transcribe
 
 # (hypothesis file, Base1 hypotheses by id for --task correct or None) → metrics without the
-# eval_ prefix: cer, and with Base1 hypotheses fix_rate and break_rate
+# eval_ prefix: cer, and with Base1 hypotheses fix_rate and break_rate, counted over the ids
+# Base1 has only (with --task mix the asr-task records have no Base1 hypothesis)
 Scorer = Callable[[Path, "dict[str, str] | None"], "dict[str, float | None]"]
 
 

@@ -210,8 +210,11 @@ def _eval_examples(job: Job, rules: datamod.Rules, problems: Problems) -> list:
                                allow_sensitive=True, training=False, seed=rules.seed)
     examples = []
     for path in job.eval_data:
-        found, _ = datamod.read_source(datamod.parse_data_spec(path)[0], eval_rules, problems)
-        examples.extend(found)
+        # what curate infer reads (and the scorer's reference holds): a run directory's manifest
+        # and its eval-only records, not the manifest alone
+        for file in datamod.eval_sources(datamod.parse_data_spec(path)[0]):
+            found, _ = datamod.read_source(file, eval_rules, problems)
+            examples.extend(found)
     return examples
 
 

@@ -49,12 +49,20 @@ def _cells(ref_tokens, hyp_tokens, ops, cuts, absorbed) -> list:
                                     join=join_tokens)]
 
 
-def _audio_src(ev: Evaluation, rid: str, out_dir: Path) -> str | None:
+WITHHELD = object()   # _audio_src: the record has audio, but its path would show personal data
+
+
+def _audio_src(ev: Evaluation, rid: str, out_dir: Path, shown: Shown):
+    """The player's link, None without audio, or WITHHELD when the mask would change the path
+    (audio files are often named after record ids, which can hold a phone number): a link cannot
+    be masked and still play, so that row gets no player."""
     where = ev.reference.audio.get(rid)
     if where is None:
         return None
     file, offset, duration = where
     rel = os.path.relpath(os.path.abspath(file), os.path.abspath(out_dir))
+    if shown.text(rel) != rel:
+        return WITHHELD
     src = quote(Path(rel).as_posix())
     if offset or duration is not None:
         end = f",{offset + duration:.3f}" if duration is not None else ""
@@ -76,7 +84,7 @@ def page_data(ev: Evaluation, out_dir: Path, shown: Shown) -> dict:
     systems = [ev.systems[n] for n in names]
     masks = [ev.mask(n).tolist() for n in names]
     per = [(sr.present.tolist(), sr.S.tolist(), sr.D.tolist(), sr.I.tolist()) for sr in systems]
-    utts = []
+    utts, withheld = [], 0
     for k, rid in enumerate(ev.ids):
         cuts = ev.wildcard_cuts.get(k, ())
         row_systems = []
@@ -91,11 +99,20 @@ def page_data(ev: Evaluation, out_dir: Path, shown: Shown) -> dict:
             else:  # the hypothesis reads as the reference
                 cells = [join_tokens(ref_tokens)]
             row_systems.append([S[k], D[k], I[k], 1 if masks[s][k] else 0, flags, cells])
-        utts.append([shown.text(rid), _audio_src(ev, rid, out_dir), int(ev.n[k]),
-                     shown.reference(k), row_systems])
+        src = _audio_src(ev, rid, out_dir, shown)
+        if src is WITHHELD:
+            src, withheld = None, withheld + 1
+        utts.append([shown.text(rid), src, int(ev.n[k]), shown.reference(k), row_systems])
     return {"systems": names, "pairs": pairs_of(ev), "flags": list(FLAGS),
             "bands": [[lo, hi if hi != float("inf") else None, label] for lo, hi, label in BANDS],
-            "utts": utts}
+            "utts": utts, "audio_withheld": withheld}
+
+
+def _withheld_note(count: int) -> str:
+    if not count:
+        return ""
+    return (f'<p class="note" id="audio-withheld">Audio withheld for {count} utterance(s): '
+            f'the audio file name holds personal data, so no player links to it.</p>')
 
 
 def _summary_table(ev: Evaluation) -> str:
@@ -173,10 +190,11 @@ def _script_json(value) -> str:
 def render(ev: Evaluation, out_dir: Path, shown: Shown) -> str:
     template = Template(resources.files("curate").joinpath("templates", "cer_report.html")
                         .read_text(encoding="utf-8"))
+    data = page_data(ev, out_dir, shown)
     return template.substitute(
         title=esc(f"CER report: {ev.reference.source}"),
         source=esc(ev.reference.source), profile=esc(ev.settings.profile.describe()),
         unit=esc(ev.settings.unit), scored=len(ev.ids), tokens=int(ev.n.sum()),
-        summary_table=_summary_table(ev), corrections_table=_corrections_table(ev),
-        confusions=_confusions(ev, shown),
-        data=_script_json(page_data(ev, out_dir, shown)))
+        summary_table=_summary_table(ev) + _withheld_note(data["audio_withheld"]),
+        corrections_table=_corrections_table(ev), confusions=_confusions(ev, shown),
+        data=_script_json(data))
