@@ -46,7 +46,7 @@ def qc(
     """
     from rich.markup import escape
 
-    from manifests.rundir import RunDirError, is_run_dir, open_run
+    from manifests.rundir import RunDirError, is_run_dir, open_run, sha256_of
 
     from .console import make_console
     from .engine import discovery, lifecycle
@@ -80,7 +80,7 @@ def qc(
     if is_run:
         source_dir, out_dir = path, out or path
     else:
-        fingerprint = lifecycle.file_fingerprint(manifest)
+        fingerprint = sha256_of(manifest)  # names the exact input of a run
         source_dir = out_dir = out or _default_out(target, manifest, fingerprint, stages)
     try:
         lifecycle.check_out(out_dir, manifest)
@@ -126,9 +126,8 @@ def _report(source_dir: Path, out_dir: Path, stages, target: str, source: str, m
 
 
 def _default_out(target: str, manifest: Path, fingerprint: str, stages) -> Path:
-    from .engine import lifecycle
-
     from . import __version__
+    from .engine import lifecycle
 
     config = {"stages": [[s.name, s.values] for s in stages], "seed": 0, "version": __version__}
     return lifecycle.default_dir(target, manifest, fingerprint, config, prefix="qc-")
@@ -160,8 +159,8 @@ def _check_unchecked(entries, stages, err, problems) -> None:
 
     from manifests.audio import AudioError, load
 
+    from .checks.tags import measured
     from .engine.progress import hours_progress
-    from .qc.report import checked
     from .stage import Context, Item
 
     qc_stage, sensitive = stages
@@ -170,7 +169,7 @@ def _check_unchecked(entries, stages, err, problems) -> None:
         # dropped before the sensitive stage ran is still listed as flagged, and must be masked.
         sensitive.tag(e.record)
     data = [e for e in entries if e.where != "rejected"]
-    todo = [e for e in data if not checked(e.record)]
+    todo = [e for e in data if not measured(e.record)]
     if not todo:
         return
     ctx = Context()

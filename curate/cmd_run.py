@@ -45,6 +45,8 @@ def run(
     reusing every finished shard, with the same output bytes. Rerunning a complete run says so; a different job in a complete --out is an error
     naming what differs. One run at a time per folder.
     """
+    from manifests.rundir import sha256_of
+
     from . import __version__
     from .console import escape, make_console
     from .engine import discovery, lifecycle
@@ -79,7 +81,7 @@ def run(
         raise typer.Exit(2)
     shard_seconds = round(shard_hours * 3600.0, 3)
 
-    fingerprint = lifecycle.file_fingerprint(manifest)
+    fingerprint = sha256_of(manifest)  # names the exact input of a run
     # the code version too: the job a folder holds includes it, so an upgrade gets a new folder
     config = {"stages": [[s.name, s.values] for s in stages], "seed": seed,
               "shard_seconds": shard_seconds, "version": __version__}

@@ -17,7 +17,6 @@ from pathlib import Path
 MARKER = ".curate-run"   # says a folder is a run directory (and, inside, which job it holds)
 RUN_JSON = "run.json"    # written last: what marks a run directory complete
 KINDS = ("manifest", "eval_only", "rejected")
-TRAINING = ("manifest",)                 # what a run offers for training
 EVALUATION = ("manifest", "eval_only")   # what a run offers for scoring and inference
 
 

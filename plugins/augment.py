@@ -9,6 +9,7 @@ is, the executor may write it and free its audio before the stage resumes.
 """
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -36,17 +37,17 @@ class Augmentation(Stage):
         if not 0.0 <= self.p <= 1.0:
             raise ParamError(f"{self.name}.p must be between 0 and 1, got {self.p:g}")
 
+    @abstractmethod
     def draw(self, record_id: str, ctx: Context):
         """This record's draws, None when it is left alone (``p``)."""
-        raise NotImplementedError
 
     def draw_item(self, item: Item, ctx: Context):
         return self.draw(item.record.id, ctx)
 
+    @abstractmethod
     def change(self, item: Item, drawn, ctx: Context) -> Change | None:
         """The change ``drawn`` makes to ``item`` (not applied yet); None leaves the record as it is
         (the subclass may say why in its lineage, or reject it)."""
-        raise NotImplementedError
 
     def __call__(self, items: Iterator[Item], ctx: Context) -> Iterator[Item]:
         for item in items:

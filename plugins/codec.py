@@ -78,8 +78,7 @@ class Codec(Augmentation):
     def validate(self) -> None:
         import soundfile as sf
 
-        if not 0.0 <= self.p <= 1.0:
-            raise ParamError(f"codec.p must be between 0 and 1, got {self.p:g}")
+        super().validate()
         unknown = [c for c in self.codecs if c not in CODERS]
         if unknown or not self.codecs:
             raise ParamError(f"codec.codecs: unknown codec {', '.join(unknown) or '(none)'}; "

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from manifests.jsonl import atomic_write_text
-from manifests.rundir import sha256_of
+from manifests.rundir import EVALUATION, file_name, sha256_of
 
 SIDECAR_VERSION = 1
 TRAIN_RECORD = "train.json"          # what curate train saves in its output folder
@@ -84,7 +84,7 @@ def input_fingerprints(paths: list[Path]) -> list[dict]:
     eval_only.jsonl)."""
     out = []
     for p in paths:
-        files = [p / f for f in ("manifest.jsonl", "eval_only.jsonl")] if p.is_dir() else [p]
+        files = [p / file_name(kind) for kind in EVALUATION] if p.is_dir() else [p]
         out.append({"path": str(p), "files": [{"name": f.name, "sha256": sha256_of(f)}
                                               for f in files if f.is_file()]})
     return out

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from manifests import Problems, atomic_write_text, read_manifest
-from manifests.rundir import MARKER, RUN_JSON, RunDirError, open_run, sha256_of
+from manifests.rundir import MARKER, RUN_JSON, RunDirError, open_run
 
 from .output import SHARDS
 
@@ -25,11 +25,6 @@ LOCK = ".curate-lock"   # flock-ed by the run that owns the folder; holds "pid h
 PACKAGES = ("curate", "numpy", "soundfile", "soxr", "webrtcvad-wheels",
             "silero-vad", "torch")
 HOLDER_WAIT = 2.0  # seconds to wait for a new lock holder to write its pid
-
-
-def file_fingerprint(path) -> str:
-    """sha256 of a manifest file: names the exact input of a run."""
-    return sha256_of(path)
 
 
 def run_id(fingerprint: str, config: dict) -> str:

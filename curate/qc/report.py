@@ -76,12 +76,6 @@ def load_run(run_dir: Path, problems: Problems) -> list[Entry]:
     return entries
 
 
-def checked(rec: Record) -> bool:
-    """Whether the qc stage has measured this record on its own audio (a chunk or window carries
-    its source's measurements until it is measured itself)."""
-    return measured(rec)
-
-
 def measurement(qc: dict, key: str):
     """``"markers.count"`` → ``qc["markers"]["count"]``; None when absent."""
     value = qc
@@ -106,7 +100,7 @@ def mark_duplicates(entries: list[Entry]) -> int:
         rec.tags = [t for t in rec.tags if t not in DATASET_TAGS]
         if e.where == "rejected":
             continue
-        if not checked(rec):
+        if not measured(rec):
             continue  # audio unreadable: nothing to compare
         qc = rec.extra["qc"]
         qc.pop("dup_of", None)
@@ -162,7 +156,7 @@ def summarize(entries: list[Entry], worst: int = 5) -> dict:
         "flagged": sum(1 for e in data if e.qc_tags),
         "sensitive": sum(1 for e in data if e.sensitive),
         "leaks": [masked(e.record.id) for e in data if e.sensitive and e.where == "kept"],
-        "unchecked": sum(1 for e in data if not checked(e.record)),
+        "unchecked": sum(1 for e in data if not measured(e.record)),
         "tags": tag_rows,
         "batches": _breakdown(data, "batch"),
         "speakers": _breakdown(data, "speaker"),
