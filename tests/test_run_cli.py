@@ -1,7 +1,6 @@
 """`curate plugins` / `curate run` through the real entry points: a third-party stage package,
 parameter validation, and a run killed with SIGKILL."""
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import soundfile as sf
 
 from manifests import Record, read_manifest, write_manifest
 from tests.audio_gen import speechlike, write
+from tests.cli import install_stage, with_site
 
 PLUGIN = textwrap.dedent('''
     import time
@@ -37,19 +37,11 @@ PLUGIN = textwrap.dedent('''
 @pytest.fixture(scope="module")
 def plugin_site(tmp_path_factory):
     """A third-party package that registers a stage under `curate.plugins`, installed on a path."""
-    site = tmp_path_factory.mktemp("site")
-    (site / "curate_shout").mkdir()
-    (site / "curate_shout" / "__init__.py").write_text(PLUGIN)
-    dist = site / "curate_shout-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: curate-shout\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[curate.plugins]\nshout = curate_shout:Shout\n")
-    return site
+    return install_stage(tmp_path_factory.mktemp("site"), "shout", "Shout", PLUGIN)
 
 
 def curate(args, site, cwd, **kw):
-    env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    return subprocess.run([sys.executable, "-m", "curate", *args], env=env, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "curate", *args], env=with_site(site), cwd=cwd,
                           capture_output=True, text=True, **kw)
 
 
@@ -123,7 +115,7 @@ def test_sigkill_then_rerun_resumes_with_the_same_bytes(plugin_site, manifest, t
 
     out = tmp_path / "killed"
     args = ["run", str(manifest), *common, "--out", str(out)]
-    env = {**os.environ, "PYTHONPATH": f"{plugin_site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env = with_site(plugin_site)
     proc = subprocess.Popen([sys.executable, "-m", "curate", *args], env=env, cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60

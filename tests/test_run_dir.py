@@ -18,6 +18,7 @@ from curate.cli import app
 from curate.engine.lifecycle import LOCK, is_complete
 from manifests import Record, read_manifest, write_manifest
 from tests.audio_gen import speechlike, write
+from tests.cli import install_stage, with_site
 
 SLOW = textwrap.dedent('''
     import time
@@ -38,19 +39,11 @@ SLOW = textwrap.dedent('''
 @pytest.fixture(scope="module")
 def plugin_site(tmp_path_factory):
     """A package registering the `slow` stage under `curate.plugins`, for runs in subprocesses."""
-    site = tmp_path_factory.mktemp("site")
-    (site / "curate_slow").mkdir()
-    (site / "curate_slow" / "__init__.py").write_text(SLOW)
-    dist = site / "curate_slow-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: curate-slow\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[curate.plugins]\nslow = curate_slow:Slow\n")
-    return site
+    return install_stage(tmp_path_factory.mktemp("site"), "slow", "Slow", SLOW)
 
 
 def spawn(args, site, cwd, output=subprocess.PIPE):
-    env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    return subprocess.Popen([sys.executable, "-m", "curate", *args], env=env, cwd=cwd,
+    return subprocess.Popen([sys.executable, "-m", "curate", *args], env=with_site(site), cwd=cwd,
                             stdout=output, stderr=output, text=True)
 
 

@@ -7,26 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from curate.cli import app
 from manifests import Problems, read_manifest, write_manifest
 from manifests.textfile import read_name_text
+from tests.cli import fails as _fails
+from tests.cli import ok as _ok
 
 DEMO = Path(__file__).resolve().parents[1] / "curate" / "demo" / "manifest.jsonl"
-runner = CliRunner()
-
-
-def _ok(args: list[str]) -> str:
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.output
-
-
-def _fails(args: list[str], message: str) -> None:
-    result = runner.invoke(app, args)
-    assert result.exit_code == 2, result.output
-    assert message in " ".join(result.output.split()), result.output
 
 
 def _edits(ref: str, hyp: str) -> int:

@@ -12,15 +12,10 @@ from typer.testing import CliRunner
 from curate.cli import app
 from manifests import read_manifest, write_manifest
 from manifests.textfile import write_name_text
+from tests.cli import ok as _ok
 
 DEMO = Path(__file__).resolve().parents[1] / "curate" / "demo" / "manifest.jsonl"
 runner = CliRunner()
-
-
-def _ok(args: list[str]) -> str:
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.output
 
 
 @pytest.fixture(scope="module")

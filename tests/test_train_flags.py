@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from curate.cli import app
 from manifests import read_manifest, write_manifest
+from tests.cli import fails as _fails
+from tests.cli import ok as _ok
 from train_adapter.finetune import prepare_model
 from train_adapter.model import build_tiny, component
 from train_adapter.precision import device_precision
@@ -20,7 +20,6 @@ from train_adapter.recipe import Lora, Recipe, apply
 from train_adapter.trainer import Settings, build_trainer, training_arguments
 
 DEMO = Path(__file__).resolve().parents[1] / "curate" / "demo" / "manifest.jsonl"
-runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
@@ -35,18 +34,6 @@ def four(tmp_path_factory) -> Path:
 def tiny(four, tmp_path_factory) -> Path:
     return build_tiny(tmp_path_factory.mktemp("tiny") / "m",
                       [r.text for r in read_manifest(four)], window=8)
-
-
-def _ok(args: list[str]) -> str:
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.output
-
-
-def _fails(args: list[str], message: str) -> None:
-    result = runner.invoke(app, args)
-    assert result.exit_code == 2, result.output
-    assert message in " ".join(result.output.split()), result.output
 
 
 def test_encoder_and_projector_learning_rates_get_their_own_groups(tiny, tmp_path):
