@@ -33,7 +33,8 @@ def run(
              "same bytes either way.")] = "local",
     shard_hours: Annotated[float, typer.Option(
         help="Input audio per shard, the unit of parallel work and of resuming (merge30's windows "
-             "never span two shards).")] = 0.5,
+             "never span two shards; with merge30.group_by a shard is cut only where the field's "
+             "value changes, so a group is never split).")] = 0.5,
 ) -> None:
     """Run curation stages over a dataset into a run directory.
 

@@ -13,7 +13,8 @@ yielded (``Item.slice``, ``Item.merge`` record what an item was made of) — is 
 
 The executor runs the whole chain of stages in worker processes, each over a shard of consecutive
 records (about 30 minutes of input audio), so a stage that looks across records (merge30) sees
-them in source order, within a shard.
+them in source order, within a shard. A stage that groups records by a field says so
+(:meth:`Stage.groups_by`), and shards are then cut only where that field's value changes.
 
 Randomness is drawn from :meth:`Context.rng`, seeded by the run seed, the stage and the record id,
 so results do not depend on worker count or order; what was drawn goes into the record's lineage.
@@ -211,6 +212,24 @@ class Stage(ABC):
     def prepare(self, records: Iterable[Record], ctx: Context) -> None:
         """Optional pre-pass over the input records (metadata only), in the main process before
         any audio is read; what it computes travels to the workers with the stage."""
+
+    def groups_by(self) -> str | None:
+        """The record field (a ``Record`` field or a custom ``extra`` one, as ``Record.get`` reads
+        it) whose runs of equal values this stage treats as groups, or None (the default) for a
+        stage that does not group records.
+
+        The executor never cuts a shard between two consecutive input records that share this
+        value, so a group is seen whole by one worker and the output does not depend on the
+        shard size; a group longer than the shard size makes one larger shard. Values are read
+        from the input records, so the field should be one the stages before this one leave as
+        it is. Only runs of consecutive records are kept together: the input is not sorted, and
+        records of one value apart in it may go to different shards. A stage that packs runs of
+        consecutive records (merge30) packs those apart anyway, unless every record between them
+        is dropped before it: then one shard would have packed them together, and a shard cut
+        between them does not. With several grouping stages a shard is cut only where every one
+        of their fields changes.
+        """
+        return None
 
     @abstractmethod
     def __call__(self, items: Iterator[Item], ctx: Context) -> Iterator[Item]:

@@ -11,7 +11,10 @@ nor sensitive eval-only audio into training); ``group_by`` keeps windows within 
 field, e.g. one speaker. A record that has no neighbour to pack with passes through untouched.
 Only the window being filled is held in memory. The executor hands each worker a block of about
 30 minutes of consecutive input, so windows do not span two blocks (at most one part-filled window
-per block).
+per block). With ``group_by`` the stage says so (``Stage.groups_by``), and blocks are cut only
+where that field's value changes: a group's records are packed the same whatever the block size.
+Groups are runs of consecutive records: the input is not sorted, so records of one speaker apart
+in it are packed apart (sort the manifest by the field first to pack each speaker together).
 """
 from __future__ import annotations
 
@@ -44,6 +47,9 @@ class Merge30(Stage):
         if self.max <= 0 or self.gap < 0:
             raise ParamError(f"merge30: max must be > 0 and gap >= 0 (got max={self.max:g}, "
                              f"gap={self.gap:g})")
+
+    def groups_by(self) -> str | None:
+        return self.group_by
 
     def __call__(self, items: Iterator[Item], ctx: Context) -> Iterator[Item]:
         limit, gap = int(round(self.max * SR)), int(round(self.gap * SR))

@@ -166,7 +166,11 @@ def test_duplicate_input_ids_are_set_aside(tmp_path):
     info = _run(tmp_path / "m.jsonl", tmp_path / "run", [DropTagged()])
     rejected = [json.loads(x) for x in (tmp_path / "run" / "rejected.jsonl").read_text().splitlines()]
     assert [(r["id"], r["reason"]) for r in rejected] == [("a", "duplicate_id")]
-    assert info["accounting"]["input_records"] == 1
+    acc = info["accounting"]
+    # the repeated row is an input row too: records in = kept + rejected, hours likewise
+    assert acc["input_records"] == 2 and acc["records"] == {"kept": 1, "eval_only": 0,
+                                                            "rejected": 1}
+    assert acc["input_hours"] == pytest.approx(sum(acc["hours"].values()), abs=3e-6)
 
 
 def test_refuses_to_overwrite_a_foreign_folder(corpus, tmp_path):

@@ -1,6 +1,7 @@
 """The executor: runs the stages over shards of consecutive records, in parallel, into a run dir.
 
-The input is cut into shards of about ``SHARD_SECONDS`` of audio, fixed by the input alone. A
+The input is cut into shards of about ``SHARD_SECONDS`` of audio, fixed by the input alone (and,
+where a stage groups records by a field, cut only where its value changes: see ``shards``). A
 worker process runs the whole pipeline over one shard, as a chain of generators (datatrove-style):
 audio is decoded once per record, lazily, before the first stage that needs it; it flows through
 the stages in memory and is written once, as FLAC, by the worker, only if a stage changed it. The
@@ -9,9 +10,10 @@ renamed into place last; only its statistics go back to the main process, which 
 per-record state and joins the finished shards' manifests, in order, at the end. A rerun of an
 interrupted job reuses every finished shard. A stage that looks across records (merge30) sees
 consecutive records within a shard: windows never span two shards, which costs at most one
-part-filled window per shard. Because shards do not depend on the number of workers and every
-random draw is seeded per record, the output is the same for any ``--workers``, and a resumed
-run's output is byte-identical to an uninterrupted one.
+part-filled window per shard, and nothing where the stage groups by a field
+(``Stage.groups_by``): a shard then ends where a group does. Because shards do not depend on the
+number of workers and every random draw is seeded per record, the output is the same for any
+``--workers``, and a resumed run's output is byte-identical to an uninterrupted one.
 """
 from __future__ import annotations
 
@@ -86,21 +88,34 @@ class StageStats:
                 "errors": dict(sorted(self.errors.items()))}
 
 
-def shards(items: Iterable[Item], seconds: float) -> Iterator[tuple[list[Item], float]]:
+def shards(items: Iterable[Item], seconds: float,
+           group_by: tuple[str, ...] = ()) -> Iterator[tuple[list[Item], float]]:
     """Consecutive input items grouped into shards of at least ``seconds`` of audio (the last may
-    be shorter), each with its total seconds; items already rejected (repeated ids) ride along
-    with their neighbours without counting."""
+    be shorter), each with the seconds of all its rows; items already rejected (repeated ids)
+    ride along with their neighbours without counting.
+
+    ``group_by`` names the record fields the stages group by (``Stage.groups_by``): a shard
+    that has its seconds is cut only before a record whose value differs, in every one of those
+    fields, from the last record's, so a run of equal values is never split and one longer than
+    ``seconds`` makes one larger shard. The cuts depend on the input (and the job's stages)
+    alone, as resuming needs."""
     shard: list[Item] = []
-    total = 0.0
+    total = rows = 0.0
+    last: tuple | None = None  # the group values of the shard's last record that counts
     for it in items:
-        shard.append(it)
         if not it.rejected:
+            key = tuple(it.record.get(f) for f in group_by)
+            # the cut waits for the record after the one that filled the shard: only then is it
+            # known whether the two share a group
+            if total >= seconds and last is not None and all(a != b for a, b in zip(last, key)):
+                yield shard, rows
+                shard, total, rows = [], 0.0, 0.0
+            last = key
             total += it.duration
-        if total >= seconds:
-            yield shard, total
-            shard, total = [], 0.0
+        shard.append(it)
+        rows += it.duration
     if shard:
-        yield shard, total
+        yield shard, rows
 
 
 # --- work done inside worker processes (or inline with one worker) ---
@@ -285,12 +300,17 @@ def _run_shard(index: int, items: list[Item]) -> dict:
         stats: dict[str, StageStats] = {}
         rejected: list[Item] = []
 
+        inputs = stats.setdefault("input", StageStats())  # every row; repeated ids dropped
+
         def fresh() -> Iterator[Item]:
             # New items, made as the stages ask for them: nothing outside the stream holds one, so
             # the audio of a record merged into a window is freed with the window.
             for it in items:
+                inputs.count_in(it.duration)
+                _count_out(it, inputs)
                 if it.rejected:
-                    out.write(it)  # a repeated id, set aside before the stages
+                    out.count_repeat(it.record)  # a repeated id, set aside before the stages
+                    out.write(it)
                 else:
                     out.count_input(it.record)
                     yield Item(it.record, None, sources=it.sources)
@@ -335,6 +355,7 @@ class Pipeline:
 
     def __init__(self, stages: list[Stage], out_dir, *, seed: int = 0, workers: int = 1,
                  on_progress: Callable[[float], None] | None = None,
+                 on_total: Callable[[float], None] | None = None,
                  shard_seconds: float = SHARD_SECONDS, engine: str = "local") -> None:
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -345,6 +366,7 @@ class Pipeline:
         self.ctx = Context(seed=seed)
         self.workers = max(1, workers)
         self.on_progress = on_progress or (lambda seconds: None)
+        self.on_total = on_total or (lambda seconds: None)
         self.shard_seconds = shard_seconds
         self.stats: dict[str, StageStats] = {}
         self.shards = {"total": 0, "reused": 0, "computed": 0}
@@ -356,8 +378,11 @@ class Pipeline:
                 stage.prepare(records(), self.ctx)
 
     def run(self, records: Callable[[], Iterable[Record]]) -> None:
-        """Run the (prepared) stages over the input, then join the shards' manifests."""
-        repeated = _repeated_ids(records())
+        """Run the (prepared) stages over the input, then join the shards' manifests. The input is
+        read twice: once for repeated ids and the seconds to do (``on_total``), once to run."""
+        repeated, total = _repeated_ids(records())
+        self.on_total(total)
+        group_by = tuple(dict.fromkeys(f for s in self.stages if (f := s.groups_by())))
         setup = (self.stages, self.ctx, self.out_dir)
         if self.engine == "ray":
             pool = RayShards(setup, self.workers)
@@ -370,7 +395,7 @@ class Pipeline:
             window = 2 * self.workers  # shards in flight: neither inputs nor results pile up
             pending: deque[tuple[float, Future | dict, bool]] = deque()  # in shard order
             for index, (shard, seconds) in enumerate(
-                    shards(_unique(records(), repeated), self.shard_seconds)):
+                    shards(_unique(records(), repeated), self.shard_seconds, group_by)):
                 done = finished_shard(self.out_dir, index)
                 if done is not None:
                     pending.append((seconds, done, True))
@@ -436,12 +461,20 @@ def _ray_shard(setup: tuple, index: int, shard: list[Item]) -> dict:
     return _run_shard(index, shard)
 
 
-def _repeated_ids(records: Iterable[Record]) -> set[int]:
-    """The 64-bit hashes of ids that occur more than once: 8 bytes a record while reading, so
-    the main process need not keep every id to set repeats aside."""
-    hashes = np.fromiter((_id_hash(r.id) for r in records), dtype=np.uint64)
-    values, counts = np.unique(hashes, return_counts=True)
-    return set(values[counts > 1].tolist())
+def _repeated_ids(records: Iterable[Record]) -> tuple[set[int], float]:
+    """The 64-bit hashes of ids that occur more than once, and the input's seconds (every row,
+    for the progress total): 8 bytes a record while reading, so the main process need not keep
+    every id to set repeats aside."""
+    total = 0.0
+
+    def hashes() -> Iterator[int]:
+        nonlocal total
+        for r in records:
+            total += r.duration
+            yield _id_hash(r.id)
+
+    values, counts = np.unique(np.fromiter(hashes(), dtype=np.uint64), return_counts=True)
+    return set(values[counts > 1].tolist()), total
 
 
 def _id_hash(rid: str) -> int:
@@ -463,9 +496,11 @@ def _unique(records: Iterable[Record], repeated: set[int]) -> Iterator[Item]:
 
 
 def _stage_order(key: str) -> tuple:
-    """decode first, then the stages in pipeline order ("3:noise"), write last."""
-    if key == "decode":
+    """input and decode first, then the stages in pipeline order ("3:noise"), write last."""
+    if key == "input":
         return (0, 0)
+    if key == "decode":
+        return (0, 1)
     if key == "write":
         return (2, 0)
     return (1, int(key.split(":", 1)[0]))
@@ -474,12 +509,15 @@ def _stage_order(key: str) -> tuple:
 def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], out_dir,
                  *, seed: int = 0, workers: int = 1, source: str = "",
                  fingerprint: str = "", on_progress: Callable[[float], None] | None = None,
-                 problems=None, shard_seconds: float = SHARD_SECONDS,
+                 on_total: Callable[[float], None] | None = None, problems=None,
+                 shard_seconds: float = SHARD_SECONDS,
                  resume: bool = True, engine: str = "local",
                  describe: Callable[[object], str] = str) -> dict:
     """Run ``stages`` over ``records()`` into ``out_dir``; returns what ``run.json`` holds.
 
-    ``records`` is a factory: stages with a pre-pass read the input once more before the run.
+    ``records`` is a factory: the run reads the input twice (repeated ids and the seconds to do,
+    given to ``on_total``, then the run itself); stages with a pre-pass read it once more before.
+    ``on_progress`` is given each finished shard's seconds; they add up to ``on_total``'s.
     ``problems`` (a manifests.Problems the factory fills) lists unreadable input lines in run.json.
     The folder is locked for the run (see lifecycle.lock) and cleared only once the stages'
     pre-passes have succeeded; it records the job it holds (input, stages, seed, shard size, code
@@ -494,7 +532,7 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
     out_dir = Path(out_dir)
     with lifecycle.lock(out_dir):
         pipe = Pipeline(stages, out_dir, seed=seed, workers=workers, on_progress=on_progress,
-                        shard_seconds=shard_seconds, engine=engine)
+                        on_total=on_total, shard_seconds=shard_seconds, engine=engine)
         t0 = time.perf_counter()
         pipe.prepare(records)
         lifecycle.prepare(out_dir, lifecycle.job_of(fingerprint, stages, seed, shard_seconds),
@@ -512,7 +550,9 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
             "stages": [{"name": s.name, "params": s.json_values()} for s in stages],
             "versions": lifecycle.versions(),
             "wall_seconds": round(time.perf_counter() - t0, 3),
-            "per_stage": {k: pipe.stats[k].as_dict() for k in sorted(pipe.stats, key=_stage_order)},
+            # the input's row only where it set repeated ids aside: else it is decode's again
+            "per_stage": {k: pipe.stats[k].as_dict() for k in sorted(pipe.stats, key=_stage_order)
+                          if k != "input" or pipe.stats[k].records_dropped},
             "accounting": pipe.output.accounting(),
             "files": pipe.output.files(),
             "input_problems": [describe(p) for p in problems or ()],

@@ -89,6 +89,10 @@ class ShardOutput:
         self.source_seconds: dict[str, float] = {}  # input id → seconds, in input order
         self.row_seconds = {kind: 0.0 for kind in KINDS}
         self.reasons: dict[str, int] = {}
+        # rows repeating an earlier input id: input rows of their own, rejected, but not keyed by
+        # id (the id is the first row's)
+        self.repeats = 0
+        self.repeat_seconds = 0.0
 
     def open(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)  # a leftover of a killed worker
@@ -99,6 +103,11 @@ class ShardOutput:
     def count_input(self, record) -> None:
         self.outcome[record.id] = REJECTED
         self.source_seconds[record.id] = record.duration
+
+    def count_repeat(self, record) -> None:
+        """An input row under an id already seen, set aside before the stages."""
+        self.repeats += 1
+        self.repeat_seconds += record.duration
 
     def write(self, item: Item) -> None:
         rec = item.record
@@ -142,7 +151,11 @@ class ShardOutput:
         input_seconds = 0.0
         for s in self.source_seconds.values():
             input_seconds += s
-        return {"input_records": len(self.source_seconds), "input_seconds": input_seconds,
+        records["rejected"] += self.repeats
+        seconds["rejected"] += self.repeat_seconds
+        input_seconds += self.repeat_seconds
+        return {"input_records": len(self.source_seconds) + self.repeats,
+                "input_seconds": input_seconds,
                 "records": records, "seconds": seconds,
                 "rows": {k: w.count for k, w in self.writers.items()},
                 "row_seconds": dict(self.row_seconds), "reasons": dict(self.reasons)}

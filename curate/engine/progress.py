@@ -25,15 +25,34 @@ class HoursPerSecond(ProgressColumn):
         return Text(f"{task.completed / elapsed:.3f} h/s", style="cyan")
 
 
+class Advance:
+    """``advance(seconds)`` moves the bar on; ``advance.set_total(seconds)`` gives the total
+    once it is known (a run learns it on its first full read of the input)."""
+
+    def __init__(self, progress: Progress, task) -> None:
+        self._progress, self._task = progress, task
+
+    def __call__(self, seconds: float) -> None:
+        self._progress.advance(self._task, seconds / 3600)
+
+    def set_total(self, seconds: float) -> None:
+        hours = max(seconds / 3600, 1e-9)
+        self._progress.update(self._task, total=hours, shown_total=f"{hours:.3f}")
+
+
 @contextmanager
-def hours_progress(console, total_seconds: float, label: str):
-    """Yields ``advance(seconds)``; the bar shows audio hours done, total and hours per second."""
+def hours_progress(console, total_seconds: float | None, label: str):
+    """Yields ``advance(seconds)`` (an :class:`Advance`); the bar shows audio hours done, total
+    and hours per second. A total of None is unknown until ``advance.set_total``."""
     columns = (TextColumn(f"[bold]{escape(label)}"), BarColumn(),
-               TextColumn("{task.completed:.3f}/{task.total:.3f} h"), HoursPerSecond(),
+               TextColumn("{task.completed:.3f}/{task.fields[shown_total]} h"), HoursPerSecond(),
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(label, total=max(total_seconds / 3600, 1e-9))
-        yield lambda seconds: progress.advance(task, seconds / 3600)
+        task = progress.add_task(label, total=None, shown_total="?")
+        advance = Advance(progress, task)
+        if total_seconds is not None:
+            advance.set_total(total_seconds)
+        yield advance
 
 
 @contextmanager

@@ -34,11 +34,12 @@ def run_manifest(manifest: Path, stages, out_dir: Path, console, label: str, *, 
         if not force and lifecycle.holds(out_dir, lifecycle.job_of(fingerprint, stages, seed,
                                                                 shard_seconds)):
             return None, problems
-        total = sum(r.duration for r in read_manifest(manifest, Problems()))
-        with hours_progress(console, total, label) as advance:
+        # the total comes with the run's first full read of the input (see Pipeline.run)
+        with hours_progress(console, None, label) as advance:
             info = run_pipeline(records, stages, out_dir, seed=seed, workers=workers,
                                 source=str(manifest), fingerprint=fingerprint,
-                                on_progress=advance, problems=problems,
+                                on_progress=advance, on_total=advance.set_total,
+                                problems=problems,
                                 shard_seconds=shard_seconds, resume=not force, engine=engine,
                                 describe=lambda p: redact_text(str(p)))
     return info, problems
