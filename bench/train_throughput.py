@@ -52,7 +52,7 @@ def padding_shares(data: Path, tiny_dir: Path, batch: int) -> tuple[float, float
 
     examples, _ = D.read_source(data, D.Rules(), Problems())
     lengths = token_lengths(examples, load_prompts(str(tiny_dir)),
-                            load_processor(tiny_dir).tokenizer)
+                            load_processor(tiny_dir))
     grouped = LengthGroupedSampler(lengths, batch).order()
     shuffled = LengthGroupedSampler(lengths, batch, grouped=False).order()
     return padding_share(lengths, grouped, batch), padding_share(lengths, shuffled, batch)

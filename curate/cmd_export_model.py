@@ -13,7 +13,7 @@ def export_model(
         exists=True, file_okay=False)],
     out: Annotated[Path, typer.Option(help="Folder for the merged full checkpoint.")],
 ) -> None:
-    """Merge a LoRA adapter into its base model and write a full Qwen2-Audio checkpoint.
+    """Merge a LoRA adapter into its base model and write a full checkpoint of its family.
 
     Example: curate export-model --model ckpt/sft1 --out ckpt/sft1-merged
 

@@ -1,4 +1,4 @@
-"""``curate infer``: transcribe or correct with a Qwen2-Audio checkpoint into name<TAB>text."""
+"""``curate infer``: transcribe or correct with a checkpoint of any family into name<TAB>text."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +10,8 @@ import typer
 def infer(
     model: Annotated[str, typer.Option(
         help="Checkpoint folder: one written by curate train (its prompts are reused), a LoRA "
-             "adapter folder, or a local Qwen2-Audio folder.")],
+             "adapter folder, or a local Qwen2-Audio, Qwen2.5-Omni or Qwen3-ASR folder (the "
+             "family is read from its config.json).")],
     data: Annotated[list[str], typer.Option(
         help="Run directory or manifest .jsonl (eval_only.jsonl too), repeatable. Records over "
              "the encoder window or under 0.1 s are set aside and counted.")],
@@ -70,10 +71,10 @@ def infer(
         sources = [(spec, file) for spec in data
                    for file in datamod.eval_sources(datamod.parse_data_spec(spec)[0])]
         processor = modelmod.load_processor(model)
-        window = modelmod.window_seconds(processor)
+        window = min(datamod.MAX_SECONDS, processor.window_seconds)
         # with --hyp the hypotheses come from the file, so records are read as for asr first
         rules = datamod.Rules(task="asr" if hyp else task,
-                              max_seconds=min(datamod.MAX_SECONDS, window), allow_sensitive=True,
+                              max_seconds=window, allow_sensitive=True,
                               training=False, need_label=False)
         examples, seen = [], set()
         for spec, file in sources:
@@ -91,7 +92,8 @@ def infer(
             set_aside["no_hyp"] += sum(ex.id not in hyps for ex in examples)
             examples = [dataclasses.replace(ex, task="correct", hyp=hyps[ex.id])
                         for ex in examples if ex.id in hyps]
-        prompt_set = promptmod.load(model, prompt_style, str(prompts) if prompts else None)
+        prompt_set = promptmod.load(model, prompt_style, str(prompts) if prompts else None,
+                                    family=processor.family)
     except (datamod.DataError, modelmod.ModelError, promptmod.PromptError) as e:
         console.print(f"[red]error:[/] {escape(e)}")
         raise typer.Exit(2)
@@ -110,7 +112,8 @@ def infer(
         stats = infermod.transcribe(net, processor, prompt_set, examples, out,
                                     batch_size=batch_size, tokens_per_second=tokens_per_second,
                                     on_batch=advance)
-    sidecar = _write_sidecar(out, model, task, prompt_set, data, hyp, prompts,
+    sidecar = _write_sidecar(out, model, processor.family.title, task, prompt_set, data, hyp,
+                             prompts,
                              {"strategy": "greedy", "num_beams": 1, "batch_size": batch_size,
                               "tokens_per_second": tokens_per_second,
                               "max_new_tokens": f"ceil(seconds x {tokens_per_second:g}) + 8",
@@ -140,7 +143,7 @@ def infer(
     typer.echo(str(out))
 
 
-def _write_sidecar(out: Path, model: str, task: str, prompt_set, data: list[str],
+def _write_sidecar(out: Path, model: str, family: str, task: str, prompt_set, data: list[str],
                    hyp: Path | None, prompts: Path | None, decoding: dict,
                    set_aside: dict) -> Path:
     """OUT.json beside OUT: where these hypotheses came from (read by curate cer --board)."""
@@ -153,7 +156,7 @@ def _write_sidecar(out: Path, model: str, task: str, prompt_set, data: list[str]
 
     model_dir = Path(model).resolve()
     return write_sidecar(out, {
-        "model": {"path": str(model_dir), "family": "Qwen2-Audio", **checkpoint_info(model_dir)},
+        "model": {"path": str(model_dir), "family": family, **checkpoint_info(model_dir)},
         "task": task, "prompt_style": prompt_set.style,
         "prompts_file": str(prompts) if prompts else None,
         "decoding": decoding,

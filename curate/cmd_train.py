@@ -1,4 +1,4 @@
-"""``curate train``: fine-tune Qwen2-Audio on curated manifests."""
+"""``curate train``: fine-tune an audio LLM (any family of train_adapter.families) on manifests."""
 from __future__ import annotations
 
 import json
@@ -13,9 +13,11 @@ CONFIG_FILE = "train_config.toml"   # the resolved options, written into OUT
 def train(
     ctx: typer.Context,
     model: Annotated[Optional[str], typer.Option(
-        help="Local Qwen2-Audio folder (base or Instruct), a folder written by curate train, or "
-             "'tiny' (a tiny random model with a 30 s window, built from the data's texts; "
-             "'tiny:8' gives an 8 s window for fast CI runs). Nothing is ever downloaded. "
+        help="Local checkpoint folder (Qwen2-Audio base or Instruct, Qwen2.5-Omni, Qwen3-ASR: "
+             "the family is read from its config.json), a folder written by curate train, or "
+             "'tiny[:FAMILY][:SECONDS]' (a tiny random model built from the data's texts; "
+             "FAMILY qwen2_audio (default), qwen2_5_omni or qwen3_asr; SECONDS the encoder "
+             "window, default 30, 8 for fast CI runs). Nothing is ever downloaded. "
              "Required (here or in --config).")] = None,
     data: Annotated[Optional[list[str]], typer.Option(
         help="PATH[:WEIGHT], repeatable: a run directory, a manifest .jsonl, or text-only "
@@ -123,7 +125,7 @@ def train(
     allow_sensitive: Annotated[bool, typer.Option(help="Train on records tagged sensitive or "
                                                        "split eval_only.")] = False,
 ) -> None:
-    """Fine-tune Qwen2-Audio on manifests (HF Trainer; runs under torchrun / accelerate launch).
+    """Fine-tune an audio LLM on manifests (HF Trainer; runs under torchrun / accelerate launch).
 
     Example: curate train --model /models/Qwen2-Audio-7B --data runs/w5/RUN:0.7
     --data runs/car100h/RUN:0.3 --task correct --stage sft --lora r=16 --out ckpt/sft1

@@ -12,6 +12,7 @@ from manifests import Problems, read_manifest, write_manifest
 from manifests.textfile import read_name_text
 from tests.cli import fails as _fails
 from tests.cli import ok as _ok
+from train_adapter.families import by_name
 
 DEMO = Path(__file__).resolve().parents[1] / "curate" / "demo" / "manifest.jsonl"
 
@@ -28,17 +29,27 @@ def _edits(ref: str, hyp: str) -> int:
     return row[-1]
 
 
-def test_run_train_infer_export_cer(tmp_path):
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("demo") / "run"
     _ok(["run", "demo", "--plugins", "vad,short,chunk30,merge30", "--out", str(run),
          "--workers", "1"])
+    return run
+
+
+@pytest.mark.parametrize("family", ["qwen2_audio", "qwen2_5_omni", "qwen3_asr"])
+def test_run_train_infer_export_cer(demo_run, tmp_path, family):
+    run = demo_run
     rows = list(read_manifest(run / "manifest.jsonl"))
     ckpt = tmp_path / "ckpt"
     # the CLI's tiny model has the real 30 s window, so merged windows train as they are
-    out = _ok(["train", "--model", "tiny", "--data", str(run), "--stage", "sft",
+    out = _ok(["train", "--model", f"tiny:{family}", "--data", str(run), "--stage", "sft",
                "--lora", "r=4", "--max-steps", "8", "--logging-steps", "4", "--out", str(ckpt)])
     assert "encoder window utilisation" in out and "LLM padding share" in out
     assert "trainable parameters" in out
+    base = json.loads((ckpt / "adapter_config.json").read_text())["base_model_name_or_path"]
+    assert json.loads((Path(base) / "config.json").read_text())["model_type"] in \
+        by_name(family).model_types
     assert (ckpt / "adapter_config.json").is_file() and (ckpt / "train.json").is_file()
 
     budget = ["--tokens-per-second", "2"]     # an 8-step model talks until the budget ends
@@ -51,6 +62,9 @@ def test_run_train_infer_export_cer(tmp_path):
     assert list(via_adapter) == [r.id for r in rows]
     assert read_name_text(tmp_path / "merged.tsv", Problems()) == via_adapter
     scores = tmp_path / "cer"
+    from curate.cer.provenance import sidecar_path
+    provenance = json.loads(sidecar_path(tmp_path / "adapter.tsv").read_text(encoding="utf-8"))
+    assert provenance["model"]["family"] == by_name(family).title
     _ok(["cer", "--ref", str(run), "--hyp", str(tmp_path / "adapter.tsv"), "--unit", "char",
          "--bootstrap", "0", "--out", str(scores)])
     summary = json.loads((scores / "summary.json").read_text(encoding="utf-8"))

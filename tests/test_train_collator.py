@@ -1,4 +1,5 @@
-"""The collator: labels only on the answer, padding sides, audio rows, the silent clip."""
+"""The collator, for every family: labels only on the answer, padding sides, audio rows, the
+silent clip, and prompts that take their audio as each family's own processor gives it."""
 from __future__ import annotations
 
 import json
@@ -10,8 +11,9 @@ import torch
 from manifests import Problems
 from train_adapter import data as D
 from train_adapter.collator import IGNORE, Collator, token_lengths
-from train_adapter.model import audio_tokens, build_tiny, load_processor
-from train_adapter.prompts import STYLES, Prompts
+from train_adapter.families import by_name
+from train_adapter.model import build_tiny, load_processor
+from train_adapter.prompts import Prompts
 from train_adapter.prompts import load as load_prompts
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "curate" / "demo"
@@ -24,21 +26,43 @@ def demo():
     return {ex.id: ex for ex in examples}
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory, demo):
-    folder = build_tiny(tmp_path_factory.mktemp("tiny"), [ex.text for ex in demo.values()],
-                        window=8)
+FAMILIES = ["qwen2_audio", "qwen2_5_omni", "qwen3_asr"]
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def tiny(request, tmp_path_factory, demo):
+    folder = build_tiny(tmp_path_factory.mktemp(request.param),
+                        [ex.text for ex in demo.values()], window=8,
+                        family=by_name(request.param))
     return load_processor(folder), load_prompts(str(folder))
+
+
+STYLE_CASES = [(f, s) for f in FAMILIES for s in by_name(f).styles]
+
+
+@pytest.fixture(scope="module")
+def tiny_of(tmp_path_factory, demo):
+    built = {}
+
+    def get(family):
+        if family not in built:
+            folder = build_tiny(tmp_path_factory.mktemp(family),
+                                [ex.text for ex in demo.values()], window=8,
+                                family=by_name(family))
+            built[family] = load_processor(folder)
+        return built[family]
+    return get
 
 
 def _ids(kind: str) -> list[str]:
     return json.loads((DEMO_DIR / "planted.json").read_text())[kind]
 
 
-@pytest.mark.parametrize("style", ["base", "instruct"])
-def test_labels_cover_exactly_the_answer_and_end_token(tiny, demo, style):
-    processor, _ = tiny
-    prompts = Prompts(style, dict(STYLES[style]))
+@pytest.mark.parametrize("family,style", STYLE_CASES)
+def test_labels_cover_exactly_the_answer_and_end_token(tiny_of, demo, family, style):
+    processor = tiny_of(family)
+    token = processor.family.audio_token
+    prompts = Prompts(style, dict(processor.family.styles[style]))
     batch_examples = [demo[i] for i in list(demo)[:3]]
     batch = Collator(processor, prompts)(batch_examples)
     tok = processor.tokenizer
@@ -52,12 +76,14 @@ def test_labels_cover_exactly_the_answer_and_end_token(tiny, demo, style):
         assert labelled[first:n].all() and not labelled[:first].any() and not labelled[n:].any()
         assert torch.equal(labels[first:n], ids[first:n])
         assert tok.decode(ids[first:n]) == ex.text + "<|im_end|>"
-        before, after = prompts.render(ex.task, ex.hyp).split("<|AUDIO|>")
+        before, after = prompts.render(ex.task, ex.hyp).split(token)
         prompt = tok.decode(ids[:first])
-        assert prompt.startswith(before + "<|AUDIO|>") and prompt.endswith("<|AUDIO|>" + after)
+        assert prompt.startswith(before + token) and prompt.endswith(token + after)
     assert torch.equal(batch["loss_mask"], batch["labels"][:, 1:] != IGNORE)
     assert batch["input_features"].shape[0] == 3
-    planned = token_lengths(batch_examples, prompts, tok)    # from rounded manifest durations
+    # planned from the manifest's durations, rounded to 1 ms: at most 16 samples, one mel frame,
+    # so at most one audio token off
+    planned = token_lengths(batch_examples, prompts, processor)
     assert all(abs(p - n) <= 1 for p, n in zip(planned, batch["attention_mask"].sum(1).tolist()))
 
 
@@ -68,10 +94,10 @@ def test_other_rates_and_stereo_reach_the_encoder_as_16k_mono(tiny, demo, kind):
     assert examples
     batch = Collator(processor, prompts)(examples)
     for row, ex in enumerate(examples):
-        frames = int(batch["feature_attention_mask"][row].sum())
+        frames = int(batch[processor.family.mask_key][row].sum())
         assert abs(frames - ex.duration * 100) <= 2     # 100 mel frames per second at 16 kHz
         n_audio = int((batch["input_ids"][row] == processor.audio_token_id).sum())
-        assert abs(n_audio - audio_tokens(ex.duration)) <= 1   # durations are rounded
+        assert abs(n_audio - processor.audio_tokens(ex.duration)) <= 1   # durations are rounded
 
 
 def test_text_only_rows_and_the_silent_clip(tiny, demo):
@@ -88,7 +114,9 @@ def test_text_only_rows_and_the_silent_clip(tiny, demo):
     assert padded["input_ids"].shape[0] == 2 and padded["input_features"].shape[0] == 1
     assert (padded["labels"][1] == IGNORE).all()
     assert torch.equal(padded["labels"][0][:plain["labels"].shape[1]], plain["labels"][0])
-    assert int(padded["feature_attention_mask"][0].sum()) == 10      # 0.1 s of silence
+    # 0.1 s of silence (Qwen3-ASR's extractor pads any clip to 0.5 s first)
+    assert int(padded[processor.family.mask_key][0].sum()) == \
+        processor.family.frames(1600, processor.feature_extractor)
     with_audio = Collator(processor, prompts, silent_audio=True)([audio, pair])
     assert with_audio["input_ids"].shape[0] == 2      # a batch with audio needs no extra row
 
@@ -116,3 +144,26 @@ def test_a_weightless_copy_is_a_prompt_without_labels(tiny, demo):
     assert torch.equal(padded["labels"][0], real["labels"][0])
     assert (padded["labels"][1] == IGNORE).all() and not padded["loss_mask"][1].any()
     assert padded["input_features"].shape[0] == 2     # its audio still runs through the encoder
+
+
+@pytest.mark.parametrize("family", ["qwen2_audio", "qwen3_asr"])
+def test_prompts_take_their_audio_as_the_familys_own_processor_gives_it(tiny_of, demo, family):
+    """The expansion is ours (rows without audio may share a batch); it must equal the family's
+    processor token for token and feature for feature. (The Omni processor also needs
+    torchvision for its video half, so it is not built here.)"""
+    from transformers import Qwen2AudioProcessor, Qwen3ASRProcessor
+
+    from manifests.audio import TARGET_SR, load
+    processor = tiny_of(family)
+    own = {"qwen2_audio": Qwen2AudioProcessor, "qwen3_asr": Qwen3ASRProcessor}[family] \
+        .from_pretrained(str(processor.folder), local_files_only=True)
+    examples = sorted(demo.values(), key=lambda ex: ex.duration)[::7][:4]
+    prompts = [processor.family.styles[next(iter(processor.family.styles))]["asr"]] * 4
+    audios = [load(ex.audio, ex.offset, ex.duration) for ex in examples]
+    ids, features = processor(prompts, audios)
+    theirs = own(text=prompts, audio=audios, sampling_rate=TARGET_SR, return_tensors="pt",
+                 padding=True)
+    for row, mask in enumerate(theirs["attention_mask"]):
+        assert ids[row] == theirs["input_ids"][row][mask.bool()].tolist()
+    for key, value in features.items():
+        assert torch.equal(value, theirs[key]), key

@@ -11,6 +11,7 @@ import pytest
 from manifests import Problems, Record, read_manifest, write_manifest
 from train_adapter import data as D
 from train_adapter import prompts as P
+from train_adapter.families import qwen2_audio as Q2
 
 DEMO = Path(__file__).resolve().parents[1] / "curate" / "demo" / "manifest.jsonl"
 
@@ -142,29 +143,30 @@ def test_task_mix_and_correct(demo_records, tmp_path):
 
 
 def test_prompts_defaults_override_and_saved(tmp_path):
-    base = P.load(str(tmp_path / "Qwen2-Audio-7B"))
-    instruct = P.load(str(tmp_path / "Qwen2-Audio-7B"), "instruct")
+    base = P.load(str(tmp_path / "Qwen2-Audio-7B"), family=Q2.FAMILY)
+    instruct = P.load(str(tmp_path / "Qwen2-Audio-7B"), "instruct", family=Q2.FAMILY)
     assert base.style == "base" and instruct.style == "instruct"
-    assert base.render("asr").startswith(P.AUDIO)
+    assert base.render("asr").startswith(Q2.AUDIO)
     assert "导航到机厂" in base.render("correct", "导航到机厂")
     assert instruct.render("asr").endswith("<|im_start|>assistant\n")
-    assert "Audio 1: " + P.AUDIO in instruct.render("correct", "x")
+    assert "Audio 1: " + Q2.AUDIO in instruct.render("correct", "x")
 
     override = tmp_path / "p.json"
-    override.write_text(json.dumps({"asr": P.AUDIO + "转写："}, ensure_ascii=False), "utf-8")
-    custom = P.load(str(tmp_path / "m"), override=str(override))
-    assert custom.render("asr") == P.AUDIO + "转写：" and custom.templates["correct"] == P.BASE["correct"]
+    override.write_text(json.dumps({"asr": Q2.AUDIO + "转写："}, ensure_ascii=False), "utf-8")
+    custom = P.load(str(tmp_path / "m"), override=str(override), family=Q2.FAMILY)
+    assert custom.render("asr") == Q2.AUDIO + "转写："
+    assert custom.templates["correct"] == Q2.BASE["correct"]
     for bad, message in [({"asr": "no audio here"}, "exactly one"),
-                         ({"correct": P.AUDIO + "fix it"}, "{hyp}"),
+                         ({"correct": Q2.AUDIO + "fix it"}, "{hyp}"),
                          ({"summarise": "x"}, "unknown task")]:
         override.write_text(json.dumps(bad), "utf-8")
         with pytest.raises(P.PromptError, match=message):
-            P.load(str(tmp_path / "m"), override=str(override))
+            P.load(str(tmp_path / "m"), override=str(override), family=Q2.FAMILY)
 
     folder = tmp_path / "ckpt"
     folder.mkdir()
     custom.save(folder)
-    assert P.load(str(folder)).templates == custom.templates
+    assert P.load(str(folder), family=Q2.FAMILY).templates == custom.templates
 
 
 def _pairs(path: Path, prefix: str, n: int) -> Path:

@@ -14,7 +14,7 @@ from manifests import read_manifest, write_manifest
 from tests.cli import fails as _fails
 from tests.cli import ok as _ok
 from train_adapter.finetune import prepare_model
-from train_adapter.model import build_tiny, component
+from train_adapter.model import build_tiny, family_of
 from train_adapter.precision import device_precision
 from train_adapter.recipe import Lora, Recipe, apply
 from train_adapter.trainer import Settings, build_trainer, training_arguments
@@ -46,6 +46,7 @@ def test_encoder_and_projector_learning_rates_get_their_own_groups(tiny, tmp_pat
     group_of = {id(p): g for g in optimizer.param_groups for p in g["params"]}
     lrs = {"encoder": 1e-4, "projector": 2e-4, "LLM": 1e-3}
     seen = set()
+    component = family_of(model).component
     for name, p in model.named_parameters():
         if not p.requires_grad:
             assert id(p) not in group_of

@@ -37,9 +37,10 @@ def _losses(out: Path) -> list[tuple[int, float]]:
     return [(h["step"], h["loss"]) for h in history if "loss" in h]
 
 
-def test_loss_falls_and_the_saved_model_transcribes_what_it_learned(four, tmp_path):
+@pytest.mark.parametrize("family", ["qwen2_audio", "qwen2_5_omni", "qwen3_asr"])
+def test_loss_falls_and_the_saved_model_transcribes_what_it_learned(four, tmp_path, family):
     out = tmp_path / "smoke"
-    folder = finetune(Job(model="tiny:8", data=[str(four)], recipe=Recipe("sft"),
+    folder = finetune(Job(model=f"tiny:{family}:8", data=[str(four)], recipe=Recipe("sft"),
                           loop=Settings(out=out, max_steps=60, logging_steps=10, save_steps=1000,
                                         warmup=0)))
     assert folder == out and (out / "model.safetensors").is_file()

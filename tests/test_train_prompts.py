@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from train_adapter import prompts as P
-from train_adapter.model import build_tiny, load_processor
+from train_adapter.families import qwen2_audio as Q2
+from train_adapter.model import build_tiny
 
 # the Instruct checkpoint's template, as transformers ships it for Qwen2-Audio
 INSTRUCT_TEMPLATE = (
@@ -33,9 +34,7 @@ def base_dir(tmp_path_factory):
 def _instruct_copy(base_dir, folder, how: str):
     shutil.copytree(base_dir, folder)
     if how == "jinja":          # how transformers 5 saves a processor's template
-        processor = load_processor(folder)
-        processor.chat_template = INSTRUCT_TEMPLATE
-        processor.save_pretrained(folder)
+        (folder / "chat_template.jinja").write_text(INSTRUCT_TEMPLATE)
     else:                       # older checkpoints: inside the tokenizer config
         config = json.loads((folder / "tokenizer_config.json").read_text())
         (folder / "tokenizer_config.json").write_text(
@@ -54,7 +53,7 @@ def test_an_instruct_checkpoint_is_known_by_its_chat_template(base_dir, tmp_path
     for folder in (tmp_path / "models--Qwen--x" / "snapshots" / "0a1b2c", tmp_path / "sft1"):
         _instruct_copy(base_dir, folder, how)
         prompts = P.load(str(folder))
-        assert prompts.style == "instruct" and prompts.templates == P.INSTRUCT
+        assert prompts.style == "instruct" and prompts.templates == Q2.INSTRUCT
         assert "chat template takes audio" in prompts.why
         assert P.load(str(folder), "base").style == "base"           # --prompt-style wins
     assert P.load(str(base_dir), "instruct").why == "as asked (--prompt-style)"
@@ -64,12 +63,12 @@ def test_a_text_only_chat_template_is_not_an_audio_instruct_model(base_dir, tmp_
     folder = tmp_path / "textchat"
     shutil.copytree(base_dir, folder)
     (folder / "chat_template.jinja").write_text(TEXT_CHAT)
-    assert P.style_for(str(folder)) == ("base", "the checkpoint's chat template has no audio turns")
+    assert P.style_for(str(folder), Q2.FAMILY) == ("base", "the checkpoint's chat template has no audio turns")
 
 
 def test_prompts_saved_with_a_trained_checkpoint_win_under_auto(base_dir, tmp_path):
     folder = _instruct_copy(base_dir, tmp_path / "ckpt", "jinja")
-    P.Prompts("base", dict(P.BASE)).save(folder)   # trained with base prompts
+    P.Prompts("base", dict(Q2.BASE)).save(folder)   # trained with base prompts
     prompts = P.load(str(folder))
     assert prompts.style == "base" and P.PROMPTS_FILE in prompts.why
     assert P.load(str(folder), "instruct").style == "instruct"

@@ -1,9 +1,9 @@
 """Batches built per step: audio decoded, features extracted and text tokenised here, so nothing
 is precomputed in memory.
 
-Each row is ``prompt + answer``. The processor expands the prompt's ``<|AUDIO|>`` to the clip's
-audio tokens; the answer (``text + <|im_end|>``) is tokenised on its own and appended, so the label
-boundary is exact whatever the tokenizer would merge across it. Labels are -100 everywhere but on
+Each row is ``prompt + answer``. The processor expands the prompt's audio token to the clip's
+audio tokens (:mod:`.processor`); the answer (``text + <|im_end|>``) is tokenised on its own and
+appended, so the label boundary is exact whatever the tokenizer would merge across it. Labels are -100 everywhere but on
 the answer. Training pads on the right; generation pads on the left (its prompts end together).
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from manifests.audio import TARGET_SR, AudioError, load
 
 from .data import Example
-from .prompts import ANSWER_END, AUDIO, Prompts
+from .prompts import ANSWER_END, Prompts
 
 IGNORE = -100
 SILENT_SECONDS = 0.1
@@ -51,13 +51,10 @@ class Collator:
         answers = [] if self.generation else [None if ex.weightless else ex.text + ANSWER_END
                                               for ex in examples]
         if self.silent_audio and not audios and not self.generation:
-            prompts.append(AUDIO)
+            prompts.append(self.processor.family.audio_markup)
             audios.append(np.zeros(int(SILENT_SECONDS * TARGET_SR), dtype=np.float32))
             answers.append(None)
-        enc = self.processor(text=prompts, audio=audios or None, sampling_rate=TARGET_SR,
-                             padding=True, return_tensors="pt")
-        prompt_ids = [row[mask.bool()].tolist()
-                      for row, mask in zip(enc["input_ids"], enc["attention_mask"])]
+        prompt_ids, features = self.processor(prompts, audios)
         if self.generation:
             batch = self._pad(prompt_ids, [[IGNORE] * len(p) for p in prompt_ids], left=True)
             del batch["labels"]
@@ -71,9 +68,7 @@ class Collator:
                 labels.append([IGNORE] * len(p) + a)
             batch = self._pad(rows, labels, left=False)
             batch["loss_mask"] = batch["labels"][:, 1:] != IGNORE
-        if audios:
-            batch["input_features"] = enc["input_features"]
-            batch["feature_attention_mask"] = enc["feature_attention_mask"]
+        batch.update(features)   # the family's audio inputs (none without audio)
         return batch
 
     def _pad(self, rows: list[list[int]], labels: list[list[int]], left: bool) -> dict:
@@ -96,14 +91,14 @@ def _read_audio(ex: Example) -> np.ndarray:
         raise AudioError(e.reason, f"record {ex.id}: {e.detail}") from None
 
 
-def token_lengths(examples: list[Example], prompts: Prompts, tokenizer) -> list[int]:
+def token_lengths(examples: list[Example], prompts: Prompts, processor) -> list[int]:
     """LLM row lengths as :class:`Collator` builds them, with audio tokens counted from the
     duration, so batching can be planned without decoding any audio."""
-    from .model import audio_tokens
-
+    tokenizer = processor.tokenizer
     rendered = tokenizer([prompts.render(ex.task, ex.hyp) for ex in examples],
                          add_special_tokens=False)["input_ids"]
     answers = tokenizer([ex.text + ANSWER_END for ex in examples],
                         add_special_tokens=False)["input_ids"]
-    return [len(p) + len(a) + (audio_tokens(ex.duration) - 1 if ex.audio is not None else 0)
+    return [len(p) + len(a)
+            + (processor.audio_tokens(ex.duration) - 1 if ex.audio is not None else 0)
             for ex, p, a in zip(examples, rendered, answers)]

@@ -75,8 +75,9 @@ def finetune(job: Job, console: Console | None = None) -> Path | None:
         check_report_to(job.loop.report_to, os.environ)
         if (job.loop.save_best or job.loop.early_stop) and not job.eval_data:
             raise TrainError("--save-best and --early-stop follow an eval metric: give --eval")
-        quantization = recipemod.qlora_config(precision.compute) if job.recipe.qlora else None
-        tiny = modelmod.tiny_window(job.model)   # None: a checkpoint folder
+        tiny = modelmod.parse_tiny(job.model)   # None: a checkpoint folder
+        if tiny:
+            tiny.family.check_transformers()
     except (recipemod.RecipeError, modelmod.ModelError, PrecisionError, ValueError) as e:
         raise TrainError(str(e)) from None
     # what the job left open: the recipe's learning rate, and what the hardware allows
@@ -92,16 +93,20 @@ def finetune(job: Job, console: Console | None = None) -> Path | None:
     processor = None   # a checkpoint's, read once here for its window and reused by load()
     try:
         if tiny:
-            window = tiny
+            window, family = tiny.window, tiny.family
         else:
             processor = modelmod.load_processor(job.model)
-            window = modelmod.window_seconds(processor)
-        rules = datamod.Rules(task=job.task, max_seconds=min(datamod.MAX_SECONDS, window),
+            # Qwen3-ASR's encoder takes any length: curate's own limit is the window then
+            window = min(datamod.MAX_SECONDS, processor.window_seconds)
+            family = processor.family
+        quantization = recipemod.qlora_config(precision.compute, family) \
+            if job.recipe.qlora else None
+        rules = datamod.Rules(task=job.task, max_seconds=window,
                               allow_sensitive=job.allow_sensitive, seed=settings.seed)
         problems = Problems()
         mixture, reports = datamod.load_mixture(job.data, rules, problems)
         eval_examples = _eval_examples(job, rules, problems)
-    except (datamod.DataError, modelmod.ModelError) as e:
+    except (datamod.DataError, modelmod.ModelError, recipemod.RecipeError) as e:
         raise TrainError(str(e)) from None
     say(_data_table(reports, window))
     _say_problems(say, problems)
@@ -111,17 +116,20 @@ def finetune(job: Job, console: Console | None = None) -> Path | None:
         with args.main_process_first(desc="build the tiny model"):
             if main and not (job.resume and (model_dir / "config.json").is_file()):
                 texts = [t for ex in mixture.examples for t in (ex.text, ex.hyp) if t]
-                modelmod.build_tiny(model_dir, texts, window=window, seed=settings.seed)
-                say(f"tiny model ({window} s window) built in {model_dir}")
+                modelmod.build_tiny(model_dir, texts, window=window, seed=settings.seed,
+                                    family=family)
+                say(f"tiny {family.title} model ({window} s window) built in {model_dir}")
     else:
         model_dir = Path(job.model)
     try:
         model, processor = prepare_model(model_dir, job.recipe, precision,
                                          quantization=quantization, processor=processor)
         prompts = promptmod.load(str(model_dir), job.prompt_style,
-                                 str(job.prompts_file) if job.prompts_file else None)
+                                 str(job.prompts_file) if job.prompts_file else None,
+                                 family=family)
     except (modelmod.ModelError, promptmod.PromptError, recipemod.RecipeError) as e:
         raise TrainError(str(e)) from None
+    check_fsdp_layers(settings.fsdp, model)
     say(_trainable_table(model, job.recipe))
     say(f"precision {precision.name}: trainable weights and optimizer state "
         f"{_dtype_name(precision.trainable)}, frozen weights {_dtype_name(precision.frozen)}, "
@@ -132,7 +140,7 @@ def finetune(job: Job, console: Console | None = None) -> Path | None:
     collator = collate.Collator(processor, prompts,
                                 silent_audio=recipemod.audio_path_trainable(model)
                                 or bool(settings.deepspeed or settings.fsdp))
-    lengths = collate.token_lengths(mixture.examples, prompts, processor.tokenizer)
+    lengths = collate.token_lengths(mixture.examples, prompts, processor)
     say(_mixture_figures(mixture, lengths, window, settings, args))
     say(f"prompts: {prompts.style} ({escape(prompts.why)}); task {job.task}; {len(mixture)} "
         f"examples per epoch, redrawn by weight each epoch")
@@ -186,6 +194,29 @@ def check_launch(gpus: int, env, command: list[str] | None = None) -> None:
         raise TrainError(f"{gpus} GPUs are visible to one process; start one process per GPU: "
                          f"torchrun --nproc_per_node {gpus} -m curate {args} "
                          f"(or use one GPU: CUDA_VISIBLE_DEVICES=0 curate {args})")
+
+
+def check_fsdp_layers(fsdp_config: str | None, model) -> None:
+    """FSDP wraps the layer classes its config names; a name the model does not have (a config
+    written for another family) would leave those layers unsharded without a word."""
+    if not fsdp_config:
+        return
+    import json
+
+    try:
+        wanted = json.loads(Path(fsdp_config).read_text(encoding="utf-8")) \
+            .get("transformer_layer_cls_to_wrap") or []
+    except (OSError, ValueError, AttributeError) as e:
+        raise TrainError(f"--fsdp {fsdp_config}: cannot read it ({e})") from None
+    family = modelmod.family_of(model)
+    parts = family.parts(model)
+    layers = sorted({type(parts.layers[0]).__name__, type(parts.llm.layers[0]).__name__})
+    present = {type(m).__name__ for m in model.modules()}
+    missing = [name for name in wanted if name not in present]
+    if missing:
+        raise TrainError(f"--fsdp {fsdp_config} wraps {', '.join(missing)}, which this "
+                         f"{family.title} model does not have; its layers are "
+                         f"{', '.join(layers)} (set transformer_layer_cls_to_wrap to them)")
 
 
 def prepare_model(model_dir, recipe: recipemod.Recipe, precision: Precision, *,

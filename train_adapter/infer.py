@@ -128,7 +128,7 @@ def transcribe(model, processor, prompts, examples: list[Example], out: Path, *,
                                                         RowBudget(prompt_length, budgets)]))
             lines = []
             for ex, row in zip(batch, generated[:, prompt_length:].tolist()):
-                text = _decode(row, stop_ids, tokenizer)
+                text = _decode(row, stop_ids, processor)
                 done[ex.id] = text
                 lines.append(f"{ex.id}\t{text}\n")
             sink.write("".join(lines))
@@ -145,12 +145,13 @@ def transcribe(model, processor, prompts, examples: list[Example], out: Path, *,
     return stats
 
 
-def _decode(row: list[int], stop_ids: list[int], tokenizer) -> str:
+def _decode(row: list[int], stop_ids: list[int], processor) -> str:
     for j, tok in enumerate(row):
         if tok in stop_ids:
             row = row[:j]
             break
-    text = tokenizer.decode(trim_loop(row), skip_special_tokens=True)
+    text = processor.family.parse(
+        processor.tokenizer.decode(trim_loop(row), skip_special_tokens=True))
     return " ".join(text.split())   # no tab or newline may reach the name<TAB>text file
 
 

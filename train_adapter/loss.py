@@ -1,28 +1,28 @@
 """The training loss: token-summed cross-entropy divided by the labelled tokens of the whole
 optimizer step, and ``lm_head`` applied only where a label is.
 
-Qwen2-Audio's own loss is a per-batch mean and ignores ``num_items_in_batch``, so under the HF
+The models' own loss is a per-batch mean and ignores ``num_items_in_batch``, so under the HF
 Trainer the loss and gradients come out scaled by the accumulation steps and again by the number of
 processes (transformers issue 47688). Given as ``compute_loss_func``, :func:`token_loss` receives
 the labelled-token count of all micro-batches of the step on all processes; the Trainer multiplies
 by the process count to undo DDP's gradient averaging, so every labelled token weighs the same,
 however the step is split.
 
-The logits over the full sequence dominate memory on the real model (vocab 156k × ~850
-positions); :class:`LabelledLogits` cuts the last hidden state down to the labelled positions
+The logits over the full sequence dominate memory on a real model (Qwen2-Audio: vocab 156k ×
+~850 positions); :class:`LabelledLogits` cuts the last hidden state down to the labelled positions
 before ``lm_head``, which gives the identical loss.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from transformers.models.qwen2_audio.modeling_qwen2_audio import Qwen2AudioModel
 
 from .collator import IGNORE
 
 
 class LabelledLogits:
-    """Hooks on the inner ``Qwen2AudioModel`` (found under any PEFT/DDP wrapping).
+    """Hooks on the family's inner model, the one whose last hidden state feeds ``lm_head``
+    (found under any PEFT/DDP wrapping).
 
     A pre-hook takes the ``loss_mask`` input the training collator adds (so it never reaches the
     LLM); a forward hook then keeps only those positions of the last hidden state, so the
@@ -31,7 +31,10 @@ class LabelledLogits:
     """
 
     def __init__(self, model) -> None:
-        core = next(m for m in model.modules() if isinstance(m, Qwen2AudioModel))
+        from .model import family_of
+
+        core_class = family_of(model).core_class
+        core = next(m for m in model.modules() if isinstance(m, core_class))
         self.mask: torch.Tensor | None = None
         self.handles = [core.register_forward_pre_hook(self._take_mask, with_kwargs=True),
                         core.register_forward_hook(self._keep_labelled)]

@@ -1,137 +1,102 @@
-"""Loading a local Qwen2-Audio checkpoint, and building the tiny random one used on the CPU.
+"""Loading a local checkpoint of any family, and building the tiny random ones used on the CPU.
 
-The tiny model is saved with ``save_pretrained`` and loaded back through :func:`load`, exactly
-like a real checkpoint, so the smoke run and the tests exercise the real code path. Nothing here
-downloads anything: every load is ``local_files_only``.
+A checkpoint's family comes from its ``config.json`` (:mod:`.families`). The tiny model is saved
+with ``save_pretrained`` and loaded back through :func:`load`, exactly like a real checkpoint, so
+the smoke run and the tests exercise the real code path. Nothing here downloads anything: every
+load is ``local_files_only``.
 """
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import torch
-from transformers import (Qwen2AudioConfig, Qwen2AudioForConditionalGeneration,
-                          Qwen2AudioProcessor, Qwen2Tokenizer, WhisperFeatureExtractor)
 
-from manifests.audio import TARGET_SR
+from .families import DEFAULT_NAME, Family, ModelError, by_name, families, of_config, of_folder
+from .families.base import read_config
+from .processor import AudioProcessor
 
-from .prompts import BASE, INSTRUCT
-
-SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>",
-                  "<|audio_eos|>", "<|zh|>"]
-TINY_VOCAB = 2000
-FRAMES_PER_SECOND = 100   # mel frames (hop 160 at 16 kHz)
+__all__ = ["ModelError", "Tiny", "parse_tiny", "build_tiny", "load_processor", "load",
+           "family_of", "base_folder"]
 
 
-class ModelError(ValueError):
-    """A ``--model`` that cannot be loaded; the message says why."""
+class Tiny:
+    """``--model tiny[:FAMILY][:SECONDS]``: a tiny random model of FAMILY (default Qwen2-Audio)
+    with a SECONDS encoder window (default 30 s, like the real models; 8 s makes fast CI runs)."""
+
+    def __init__(self, family: Family, window: int) -> None:
+        self.family = family
+        self.window = window
 
 
-def tiny_window(spec: str) -> int | None:
-    """``tiny`` → a 30 s encoder window (like the real model); ``tiny:8`` → 8 s (fast CI);
-    anything else → None (a checkpoint folder)."""
-    if spec == "tiny":
-        return 30
-    if spec.startswith("tiny:"):
-        value = spec[5:]
+def parse_tiny(spec: str) -> Tiny | None:
+    """The tiny model ``spec`` names, or None when it names a checkpoint folder."""
+    head, *rest = spec.split(":")
+    if head != "tiny":
+        return None
+    family, window = by_name(DEFAULT_NAME), 30
+    if rest and not rest[0].isdigit():
+        family = by_name(rest.pop(0))
+    if rest:
+        value = rest.pop(0)
         if not value.isdigit() or not 1 <= int(value) <= 30:
             raise ModelError(f"--model {spec}: the tiny window must be whole seconds in 1..30")
-        return int(value)
-    return None
+        window = int(value)
+    if rest:
+        raise ModelError(f"--model {spec}: expected tiny[:FAMILY][:SECONDS], FAMILY one of "
+                         f"{', '.join(families())}")
+    return Tiny(family, window)
 
 
-def train_tokenizer(texts) -> Qwen2Tokenizer:
-    """A byte-level BPE trained on ``texts`` with Qwen2's pre-tokenizer and special tokens."""
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
-    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    trainer = trainers.BpeTrainer(vocab_size=TINY_VOCAB, special_tokens=SPECIAL_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
-    bpe.train_from_iterator(texts, trainer)
-    trained = json.loads(bpe.to_str())["model"]
-    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in trained["merges"]]
-    return Qwen2Tokenizer(vocab=trained["vocab"], merges=merges, eos_token="<|im_end|>",
-                          pad_token="<|endoftext|>", unk_token=None,
-                          extra_special_tokens=[t for t in SPECIAL_TOKENS
-                                                if t not in ("<|endoftext|>", "<|im_end|>")])
+def build_tiny(out_dir, texts, window: int = 30, seed: int = 0, *, family: Family | None = None,
+               **sizes) -> Path:
+    """Write a tiny random model of ``family`` (default Qwen2-Audio) with a tokenizer trained on
+    ``texts``."""
+    family = family or by_name(DEFAULT_NAME)
+    return family.build_tiny(Path(out_dir), list(texts), window=window, seed=seed, **sizes)
 
 
-TINY_AUDIO = {"d_model": 64, "encoder_layers": 2, "encoder_attention_heads": 2,
-              "encoder_ffn_dim": 128}
-TINY_TEXT = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-             "num_attention_heads": 4, "num_key_value_heads": 2}
+def base_folder(path) -> Path:
+    """The folder holding the weights' config: ``path`` itself, or a LoRA adapter's base."""
+    folder = _model_dir(path)
+    adapter = folder / "adapter_config.json"
+    if adapter.is_file():
+        return Path(json.loads(adapter.read_text())["base_model_name_or_path"])
+    return folder
 
 
-def build_tiny(out_dir, texts, window: int = 30, seed: int = 0, *, audio: dict | None = None,
-               text: dict | None = None, vocab_size: int | None = None) -> Path:
-    """Write a tiny random Qwen2-Audio (≈0.3M parameters) with a tokenizer trained on ``texts``.
-
-    ``audio`` / ``text`` override encoder / LLM sizes and ``vocab_size`` pads the embedding (the
-    GPU benchmark builds a larger random model the same way)."""
-    out_dir = Path(out_dir)
-    # prompt wording too, without the special tokens (they are whole tokens already)
-    prompt_text = [re.sub(r"<\|[^|]*\|>|\{hyp\}", " ", t)
-                   for t in (*BASE.values(), *INSTRUCT.values())]
-    tokenizer = train_tokenizer([*texts, *prompt_text])
-    features = WhisperFeatureExtractor(feature_size=128, sampling_rate=TARGET_SR,
-                                       chunk_length=window, return_attention_mask=True)
-    processor = Qwen2AudioProcessor(feature_extractor=features, tokenizer=tokenizer)
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
-    config = Qwen2AudioConfig(
-        audio_config={"model_type": "qwen2_audio_encoder", **TINY_AUDIO, **(audio or {}),
-                      "num_mel_bins": 128,
-                      "max_source_positions": window * FRAMES_PER_SECOND // 2},
-        text_config={"model_type": "qwen2", **TINY_TEXT, **(text or {}),
-                     "vocab_size": max(len(tokenizer), vocab_size or 0),
-                     "max_position_embeddings": 4096, "tie_word_embeddings": False,
-                     "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
-                     "bos_token_id": None},
-        audio_token_index=ids["<|AUDIO|>"])
-    torch.manual_seed(seed)
-    model = Qwen2AudioForConditionalGeneration(config)
-    model.generation_config.eos_token_id = [ids["<|im_end|>"], ids["<|endoftext|>"]]
-    model.generation_config.pad_token_id = ids["<|endoftext|>"]
-    model.generation_config.bos_token_id = None
-    model.save_pretrained(out_dir)
-    processor.save_pretrained(out_dir)
-    # the processor class writes its default (the Instruct model's) chat template; the tiny
-    # model stands for the base checkpoint, which ships none (see prompts.style_for)
-    (out_dir / "chat_template.jinja").unlink(missing_ok=True)
-    return out_dir
-
-
-def load_processor(path) -> Qwen2AudioProcessor:
-    return Qwen2AudioProcessor.from_pretrained(str(_model_dir(path)), local_files_only=True)
+def load_processor(path) -> AudioProcessor:
+    folder = _model_dir(path)
+    family = of_folder(base_folder(folder))
+    family.check_transformers()
+    return AudioProcessor(family, folder)
 
 
 def load(path, *, dtype: torch.dtype | str | None = None, quantization_config=None,
-         processor: Qwen2AudioProcessor | None = None):
+         processor: AudioProcessor | None = None):
     """(model, processor) from a local folder: a full checkpoint, or a LoRA adapter folder whose
     ``adapter_config.json`` names its base (merged into the base in memory). ``dtype``: a torch
     dtype, ``"auto"`` (as saved) or None (float32). ``processor``: one already loaded from this
     folder (:func:`load_processor`), returned as is instead of being read again."""
     folder = _model_dir(path)
-    adapter = folder / "adapter_config.json"
-    base = Path(json.loads(adapter.read_text())["base_model_name_or_path"]) if adapter.is_file() \
-        else folder
-    if not (base / "config.json").is_file():
-        raise ModelError(f"{base} has no config.json (expected a Qwen2-Audio checkpoint folder)")
+    base = base_folder(folder)
+    config = read_config(base)
+    family = of_config(config, base / "config.json")
+    family.check_transformers()
     # a 4-bit model is placed on this process's GPU at load time (the Trainer cannot move it)
     placement = {"device_map": {"": torch.cuda.current_device()}} if quantization_config else {}
-    model = Qwen2AudioForConditionalGeneration.from_pretrained(
-        str(base), dtype=dtype or torch.float32, local_files_only=True,
-        quantization_config=quantization_config, **placement)
-    if adapter.is_file():
+    model = family.load_model(base, config, dtype=dtype or torch.float32,
+                              quantization_config=quantization_config, **placement)
+    if (folder / "adapter_config.json").is_file():
         model = _merge_in_fp32(model, folder)
-    if processor is None:
-        processor = Qwen2AudioProcessor.from_pretrained(str(folder), local_files_only=True)
-    return model, processor
+    return model, processor or AudioProcessor(family, folder)
+
+
+def family_of(model) -> Family:
+    """The family of a loaded model (under any PEFT or DDP wrapping)."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    inner = getattr(inner, "module", inner)
+    return of_config({"model_type": inner.config.model_type}, type(inner).__name__)
 
 
 def _merge_in_fp32(model, adapter_dir: Path):
@@ -152,28 +117,6 @@ def _model_dir(path) -> Path:
     folder = Path(path).expanduser().resolve()
     if not folder.is_dir():
         raise ModelError(f"no model folder at {path} (curate never downloads weights: pass a local "
-                         f"Qwen2-Audio folder, a checkpoint written by curate train, or 'tiny')")
+                         f"checkpoint folder ({', '.join(f.title for f in families().values())}), "
+                         f"one written by curate train, or 'tiny[:FAMILY]')")
     return folder
-
-
-def window_seconds(processor) -> float:
-    """The encoder window: the feature extractor pads or truncates every clip to this length."""
-    fe = processor.feature_extractor
-    return fe.n_samples / fe.sampling_rate
-
-
-def audio_tokens(seconds: float) -> int:
-    """Audio tokens the processor expands ``<|AUDIO|>`` to for a clip of ``seconds``."""
-    frames = int(round(seconds * TARGET_SR)) // 160
-    return (((frames - 1) // 2 + 1) - 2) // 2 + 1
-
-
-def component(name: str) -> str:
-    """Which part of Qwen2-Audio a parameter belongs to, by its (possibly wrapped) name."""
-    if "lora_" in name:
-        return "LoRA"
-    if "audio_tower" in name:
-        return "encoder"
-    if "multi_modal_projector" in name:
-        return "projector"
-    return "LLM"

@@ -1,9 +1,10 @@
-"""Prompts for the base and Instruct checkpoints, per task; overridable from a JSON file.
+"""Prompts per family, style and task; overridable from a JSON file.
 
-A template is the full text before the answer. ``<|audio_bos|><|AUDIO|><|audio_eos|>`` marks where
-the processor puts the audio tokens (since transformers 5.16 it no longer adds the bos/eos around a
-bare ``<|AUDIO|>``, so templates carry them). ``{hyp}`` is replaced by the Base1 hypothesis. The
-answer is always ``text + <|im_end|>``, so the model learns to stop.
+A template is the full text before the answer. Each family writes the audio its own way
+(``family.audio_markup``: where the processor puts the clip's audio tokens) and has its styles
+(Qwen2-Audio: ``base`` for the base checkpoint, ``instruct`` for the Instruct one). ``{hyp}`` is
+replaced by the Base1 hypothesis. The answer is always ``text + <|im_end|>``, so the model learns
+to stop.
 """
 from __future__ import annotations
 
@@ -11,36 +12,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-AUDIO = "<|audio_bos|><|AUDIO|><|audio_eos|>"
-ANSWER_END = "<|im_end|>"
-HYP = "{hyp}"
+from .families.base import ANSWER_END, HYP, TASK_NAMES, Family
+
 PROMPTS_FILE = "prompts.json"   # saved next to a trained checkpoint; infer reads it back
-TASK_NAMES = ("asr", "correct", "correct_text")
-
-# Base model: raw prompt, as in the official ASR evaluation.
-BASE = {
-    "asr": AUDIO + "Detect the language and recognize the speech: <|zh|>",
-    "correct": AUDIO + "First-pass transcript: " + HYP
-               + "\nCorrect the transcript of the speech: <|zh|>",
-    "correct_text": "First-pass transcript: " + HYP + "\nCorrect the transcript: <|zh|>",
-}
-
-
-def _chat(user: str) -> str:
-    """The Instruct model's ChatML rendering (what its chat template produces) of one user turn."""
-    return ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-            f"<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n")
-
-
-INSTRUCT = {
-    "asr": _chat("Audio 1: " + AUDIO + "\nTranscribe the Mandarin speech exactly. "
-                 "Reply with the transcript only."),
-    "correct": _chat("Audio 1: " + AUDIO + "\nA first-pass recogniser heard: " + HYP
-                     + "\nCorrect its errors using the audio. Reply with the transcript only."),
-    "correct_text": _chat("A first-pass recogniser heard: " + HYP
-                          + "\nCorrect its errors. Reply with the transcript only."),
-}
-STYLES = {"base": BASE, "instruct": INSTRUCT}
+__all__ = ["ANSWER_END", "HYP", "PROMPTS_FILE", "TASK_NAMES", "Prompts", "PromptError", "load",
+           "chat_template"]
 
 
 class PromptError(ValueError):
@@ -54,7 +30,8 @@ class Prompts:
     why: str = ""        # how the style was chosen, for the log (not saved)
 
     def render(self, task: str, hyp: str | None = None) -> str:
-        return self.templates[task].replace(HYP, hyp or "")
+        # a hypothesis is data: markup like <|AUDIO|> in it must not become a special token
+        return self.templates[task].replace(HYP, (hyp or "").replace("<|", "<\u200b|"))
 
     def save(self, folder) -> None:
         Path(folder, PROMPTS_FILE).write_text(
@@ -82,49 +59,46 @@ def chat_template(folder) -> str | None:
     return None
 
 
-def style_for(model_path: str, requested: str = "auto") -> tuple[str, str]:
-    """(style, why). ``auto``: instruct when the checkpoint's chat template renders audio in
-    ChatML turns (the Instruct model's does; the base model ships none), else base. The folder's
-    name is not looked at: an HF cache snapshot or ``ckpt/sft1`` says nothing."""
-    if requested != "auto":
-        if requested not in STYLES:
-            raise PromptError(f"prompt style must be auto, base or instruct, got {requested!r}")
-        return requested, "as asked (--prompt-style)"
-    template = chat_template(model_path)
-    if template and "<|im_start|>" in template and "<|AUDIO|>" in template:
-        return "instruct", "the checkpoint's chat template takes audio in chat turns"
-    if template:
-        return "base", "the checkpoint's chat template has no audio turns"
-    return "base", "the checkpoint has no chat template"
+def style_for(model_path: str, family: Family, requested: str = "auto") -> tuple[str, str]:
+    """(style, why): as asked, or the family's choice for this checkpoint."""
+    if requested == "auto":
+        return family.default_style(model_path)
+    if requested not in family.styles:
+        raise PromptError(f"prompt style must be auto or one of {', '.join(family.styles)} for "
+                          f"{family.title}, got {requested!r}")
+    return requested, "as asked (--prompt-style)"
 
 
-def check(templates: dict[str, str], where: str) -> None:
+def check(templates: dict[str, str], where: str, family: Family) -> None:
     for task, template in templates.items():
         if task not in TASK_NAMES:
             raise PromptError(f"{where}: unknown task {task!r} (expected {', '.join(TASK_NAMES)})")
         if not isinstance(template, str) or not template:
             raise PromptError(f"{where}: the {task} prompt must be a non-empty string")
-        n_audio = template.count("<|AUDIO|>")
-        if n_audio != (0 if task == "correct_text" else 1):
-            raise PromptError(f"{where}: the {task} prompt must contain "
-                              f"{'no' if task == 'correct_text' else 'exactly one'} <|AUDIO|>")
-        if AUDIO not in template and n_audio:
-            raise PromptError(f"{where}: write the audio as {AUDIO} in the {task} prompt")
+        wrong = family.check_prompt(task, template, where)
+        if wrong:
+            raise PromptError(f"{where}: {wrong}")
         if task != "asr" and HYP not in template:
             raise PromptError(f"{where}: the {task} prompt must contain {HYP}")
 
 
-def load(model_path: str, style: str = "auto", override: str | None = None) -> Prompts:
+def load(model_path: str, style: str = "auto", override: str | None = None, *,
+         family: Family | None = None) -> Prompts:
     """Prompts for a checkpoint: the ones it was trained with if it has them, else the defaults
-    for its style; then any tasks the ``override`` JSON file sets (``{"asr": "...", ...}``)."""
+    for its style; then any tasks the ``override`` JSON file sets (``{"asr": "...", ...}``).
+    ``family``: the checkpoint's (read from its config.json when not given)."""
+    if family is None:
+        from .families import of_folder
+        from .model import base_folder
+        family = of_folder(base_folder(model_path))
     saved = Path(model_path, PROMPTS_FILE)
     if saved.is_file() and style == "auto":
         d = json.loads(saved.read_text(encoding="utf-8"))
-        check(d["templates"], str(saved))
+        check(d["templates"], str(saved), family)
         prompts = Prompts(d["style"], dict(d["templates"]), f"trained with them ({PROMPTS_FILE})")
     else:
-        chosen, why = style_for(model_path, style)
-        prompts = Prompts(chosen, dict(STYLES[chosen]), why)
+        chosen, why = style_for(model_path, family, style)
+        prompts = Prompts(chosen, dict(family.styles[chosen]), why)
     if override:
         try:
             d = json.loads(Path(override).read_text(encoding="utf-8"))
@@ -132,7 +106,7 @@ def load(model_path: str, style: str = "auto", override: str | None = None) -> P
             raise PromptError(f"{override}: cannot read the prompt file ({e})") from None
         if not isinstance(d, dict):
             raise PromptError(f"{override}: expected a JSON object of task → prompt")
-        check(d, override)
+        check(d, override, family)
         prompts = Prompts(prompts.style, {**prompts.templates, **d},
                           f"{prompts.why}; tasks {', '.join(d)} from {override}")
     return prompts

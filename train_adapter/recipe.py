@@ -7,11 +7,13 @@
 ``--encoder-layers last:N`` trains only the last N encoder layers plus the encoder's final
 LayerNorm (it normalises their output); ``--encoder-attn-only`` trains only the self-attention of
 the chosen layers (no LayerNorm). The conv front end and the positional embedding stay frozen in
-those partial modes; ``embed_positions`` is always frozen (the model freezes it itself).
+those partial modes; what a family never trains (Qwen2-Audio's ``embed_positions``, Qwen2.5-Omni's
+vision tower) is always frozen.
 
-Parameters are selected through module handles, never by name prefixes (the module names changed
-in transformers 5.10). LoRA targets are anchored on ``language_model`` so they never hit the
-encoder's attention, which uses the same projection names.
+Parameters are selected through the module handles each family gives
+(:class:`.families.base.Parts`), never by name prefixes (the module names changed in transformers
+5.10). LoRA targets are anchored on ``language_model`` so they never hit the encoder's attention,
+which uses the same projection names.
 """
 from __future__ import annotations
 
@@ -20,11 +22,11 @@ from dataclasses import dataclass
 
 import torch
 
-from .model import component
+from .model import family_of
 
 STAGES = ("align", "sft", "full")
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-COMPONENTS = ("encoder", "projector", "LLM", "LoRA")
+COMPONENTS = ("encoder", "projector", "LLM", "vision", "LoRA")
 
 
 class RecipeError(ValueError):
@@ -74,7 +76,7 @@ def lora_pattern(targets: tuple[str, ...]) -> str:
 def llm_linear_names(model) -> set[str]:
     """The last name part of every linear layer of the LLM (what --lora-targets may name)."""
     return {name.rsplit(".", 1)[-1]
-            for name, m in model.model.language_model.named_modules()
+            for name, m in family_of(model).parts(model).llm.named_modules()
             if isinstance(m, torch.nn.Linear)}
 
 
@@ -120,7 +122,7 @@ class Recipe:
         return self.stage in ("sft", "full")
 
 
-def qlora_config(compute_dtype: torch.dtype):
+def qlora_config(compute_dtype: torch.dtype, family):
     """The 4-bit quantisation of the LLM for QLoRA: CUDA and bitsandbytes only. Its matmuls run
     in ``compute_dtype`` (the run's :class:`.precision.Precision` compute dtype)."""
     if not torch.cuda.is_available():
@@ -136,27 +138,30 @@ def qlora_config(compute_dtype: torch.dtype):
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                               bnb_4bit_use_double_quant=True,
                               bnb_4bit_compute_dtype=compute_dtype,
-                              llm_int8_skip_modules=["audio_tower", "multi_modal_projector",
-                                                     "lm_head"])
+                              llm_int8_skip_modules=[*family.unquantized, "lm_head"])
 
 
 def apply(model, recipe: Recipe):
-    """Freeze and unfreeze ``model`` (a Qwen2AudioForConditionalGeneration) for ``recipe``;
-    returns the model to train (a PeftModel when LoRA is used)."""
-    core = model.model
-    if recipe.encoder_layers is not None and recipe.encoder_layers > len(core.audio_tower.layers):
+    """Freeze and unfreeze ``model`` (any family's) for ``recipe``; returns the model to train
+    (a PeftModel when LoRA is used)."""
+    family = family_of(model)
+    parts = family.parts(model)
+    if recipe.encoder_layers is not None and recipe.encoder_layers > len(parts.layers):
         raise RecipeError(f"--encoder-layers last:{recipe.encoder_layers}: the encoder has only "
-                          f"{len(core.audio_tower.layers)} layers")
+                          f"{len(parts.layers)} layers")
     if recipe.qlora:
         from peft import prepare_model_for_kbit_training
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     model.requires_grad_(False)
     if recipe.trains_audio:
-        _unfreeze_encoder(core.audio_tower, recipe)
-        core.multi_modal_projector.requires_grad_(True)
+        _unfreeze_encoder(parts, recipe)
+        for module in parts.projector:
+            module.requires_grad_(True)
     if recipe.trains_llm and recipe.lora is None:
-        core.language_model.requires_grad_(True)
-        model.lm_head.requires_grad_(True)
+        parts.llm.requires_grad_(True)
+        parts.lm_head.requires_grad_(True)
+    for module in parts.always_frozen:
+        module.requires_grad_(False)
     if recipe.lora is None:
         return model
     valid = llm_linear_names(model)
@@ -170,28 +175,34 @@ def apply(model, recipe: Recipe):
                         lora_dropout=recipe.lora.dropout,
                         target_modules=lora_pattern(recipe.lora_targets),
                         # trained encoder/projector weights must travel with the adapter
-                        modules_to_save=["audio_tower", "multi_modal_projector"]
+                        modules_to_save=list(family.audio_modules)
                         if recipe.trains_audio else None)
     peft_model = get_peft_model(model, config)
     if recipe.trains_audio:
-        # PEFT makes the saved copies wholly trainable; narrow the encoder copy to the recipe.
-        tower = core.audio_tower.modules_to_save["default"]
-        tower.requires_grad_(False)
-        _unfreeze_encoder(tower, recipe)
+        # PEFT makes the saved copies wholly trainable; narrow them to the recipe again, on the
+        # handles of the copies (the saved wrapper's active module)
+        parts = family.parts(peft_model.get_base_model())
+        parts.encoder.requires_grad_(False)
+        _unfreeze_encoder(parts, recipe)
+        for module in parts.projector:
+            module.requires_grad_(True)
+        for module in parts.always_frozen:
+            module.requires_grad_(False)
     return peft_model
 
 
-def _unfreeze_encoder(tower, recipe: Recipe) -> None:
+def _unfreeze_encoder(parts, recipe: Recipe) -> None:
     if recipe.encoder_layers is None and not recipe.encoder_attn_only:
-        tower.requires_grad_(True)
+        parts.encoder.requires_grad_(True)
     else:
-        layers = tower.layers if recipe.encoder_layers is None \
-            else tower.layers[-recipe.encoder_layers:]
+        layers = parts.layers if recipe.encoder_layers is None \
+            else parts.layers[-recipe.encoder_layers:]
         for layer in layers:
             (layer.self_attn if recipe.encoder_attn_only else layer).requires_grad_(True)
         if not recipe.encoder_attn_only:
-            tower.layer_norm.requires_grad_(True)
-    tower.embed_positions.requires_grad_(False)
+            parts.final_norm.requires_grad_(True)
+    for module in parts.always_frozen:
+        module.requires_grad_(False)
 
 
 def trainable_table(model) -> list[tuple[str, int, int]]:
@@ -199,12 +210,13 @@ def trainable_table(model) -> list[tuple[str, int, int]]:
     total = dict.fromkeys(COMPONENTS, 0)
     trainable = dict.fromkeys(COMPONENTS, 0)
     seen = set()
+    family = family_of(model)
     for name, p in model.named_parameters():
         # PEFT keeps the untouched original of a module it saves in full: not counted twice
         if id(p) in seen or ".original_module." in name:
             continue
         seen.add(id(p))
-        part = component(name)
+        part = family.component(name)
         n = _numel(p)
         total[part] += n
         if p.requires_grad:
@@ -221,5 +233,6 @@ def _numel(p) -> int:
 def audio_path_trainable(model) -> bool:
     """True when any encoder or projector parameter trains (audio-less batches then need the
     silent clip, see :class:`.collator.Collator`)."""
-    return any(p.requires_grad and component(n) in ("encoder", "projector")
+    family = family_of(model)
+    return any(p.requires_grad and family.component(n) in ("encoder", "projector")
                for n, p in model.named_parameters())

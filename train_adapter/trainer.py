@@ -237,9 +237,10 @@ class AdapterTrainer(Trainer):
         a component has its own learning rate."""
         if self.optimizer is not None or not self.component_lrs:
             return super().create_optimizer(model)
-        from .model import component
+        from .model import family_of
 
         opt_model = self.model if model is None else model
+        component = family_of(opt_model).component
         decay = set(self.get_decay_parameter_names(opt_model))
         groups: dict[tuple[float, bool], list] = {}
         for name, p in opt_model.named_parameters():
