@@ -10,8 +10,9 @@ LONG_WITHOUT_TIMESTAMPS = "long_without_timestamps"  # chunk30's reason
 IDS_SHOWN = 10
 # What would keep such a recording, as both `curate run` and `curate qc` say it.
 KEEP_LONG = ("to keep them, give them sentence timestamps (a Kaldi `segments` file, or "
-             "`segments` in the manifest) and chunk30 cuts them at sentence boundaries; no "
-             "forced aligner is available yet to make timestamps from a label")
+             "`segments` in the manifest) and chunk30 cuts them at sentence boundaries, or "
+             "let a local Qwen3-ASR forced aligner time their labels: "
+             "--set chunk30.align=FOLDER")
 
 
 def long_without_timestamps(rejected: Path) -> list[str]:
