@@ -32,6 +32,9 @@ def test_punctuation_widths_ignore_numbers_and_markers():
 
 def test_mixed_numerals_are_digits_next_to_chinese_numerals():
     assert L.mixed_numerals("温度调到3十五度") == ["3十五"]
+    # magnitudes after digit groups are the usual written style, not a mixed number
+    assert L.mixed_numerals("月薪1万5，预算2亿5000万，3千米") == []
+    assert L.mixed_numerals("万5") == ["万5"] and L.mixed_numerals("1万五") == ["1万五"]
     assert L.mixed_numerals("二0二四年，２０二四年") == ["二0二四", "２０二四"]
     assert L.mixed_numerals("调到十5度") == ["十5"]
     # Both scripts in one label, but never in one number (issue 12's real labels).

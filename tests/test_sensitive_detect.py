@@ -118,6 +118,12 @@ def test_check_digits_are_recorded_not_trusted():
     assert pii.find("号码4367830123456782") == []
     assert [h.verified for h in pii.find("信用卡4367830123456782")] == [False]
     assert pii.find("订单号4367830123456781") == []
+    # An ID said near 卡 is an ID when its check character holds and no card's Luhn digit does.
+    first17 = "11010519491231003"
+    verified = first17 + pii.id_check_char(first17)
+    assert [(h.kind, h.verified) for h in pii.find(f"身份证在卡包里，号码{verified}")] == [
+        ("id", True)]
+    assert [(h.kind, h.verified) for h in pii.find(f"我的卡是{verified}")] == [("id", True)]
     # A region code that no province has is not an ID, whatever the date after it.
     assert pii.find("编号201011198704122030") == []
 

@@ -75,18 +75,16 @@ def punct_widths(text: str, markers=DEFAULT_MARKERS) -> tuple[int, int]:
 def mixed_numerals(text: str) -> list[str]:
     """The numbers written half in Arabic digits, half in Chinese numerals (``3十五``, ``二0二四``):
     an Arabic digit directly next to a Chinese numeral. Digits followed by magnitudes alone are the
-    usual written style (``3万``, ``2亿``, ``5千米``), and numeral words that are no number (万一,
-    a lone 一) are not numerals; nor is anything not next to a digit (三心二意 … 8号线)."""
+    usual written style (``3万``, ``2亿``, ``5千米``, and between digit groups ``1万5``, ``2亿5000万``),
+    and numeral words that are no number (万一, a lone 一) are not numerals; nor is anything not
+    next to a digit (三心二意 … 8号线)."""
     out = []
     for m in _NUMBER_RUN.finditer(text):
         pieces = [p.group(0) for p in _SCRIPT_PIECE.finditer(m.group(0))]
-        for i in range(len(pieces) - 1):
-            a, b = pieces[i], pieces[i + 1]
-            arabic_first = a[0] in _ARABIC
-            chinese = b if arabic_first else a
-            if chinese in _NOT_NUMBERS:
+        for j, piece in enumerate(pieces):
+            if piece[0] in _ARABIC or len(pieces) == 1 or piece in _NOT_NUMBERS:
                 continue
-            if arabic_first and set(chinese) <= set(_MAGNITUDES) and i + 2 == len(pieces):
+            if set(piece) <= set(_MAGNITUDES) and j > 0:   # a magnitude after digits
                 continue
             out.append(m.group(0))
             break

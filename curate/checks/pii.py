@@ -166,8 +166,13 @@ def _classify(digits: str, context: str | None = None) -> tuple[str, str, bool |
     if context == "id" and 15 <= n <= 19 and id_like:
         # Next to 身份证 an ID with a digit dropped, doubled or misheard is still someone's ID.
         return "id", digits, n == 18 and id_check_char(digits[:17]) == digits[17]
-    if n == 18 and id_like and _id_shaped(digits) and context != "card":
-        return "id", digits, id_check_char(digits[:17]) == digits[17]
+    verified_id = n == 18 and id_like and _id_shaped(digits) \
+        and id_check_char(digits[:17]) == digits[17]
+    # Next to a card word an ID-shaped run is a card, unless its ID check character holds and a
+    # card's Luhn digit does not: then it is someone's ID said near 卡 (卡包, 会员卡 ...).
+    if n == 18 and id_like and _id_shaped(digits) and (
+            context != "card" or verified_id and not (digits.isdigit() and _luhn(digits))):
+        return "id", digits, verified_id
     digits = digits.rstrip("X") if digits.count("X") == 1 and digits.endswith("X") else digits
     if "X" in digits:
         return None
