@@ -66,6 +66,10 @@ class Sensitive(Stage):
         findings: list[dict] = []
         for name, text in self._texts(rec):
             hits = pii.find(text, self.kinds)
+            if self.redact and f"{name}_redacted" in rec.extra and not hits:
+                # a copy made before a rewrite (a window's parent's text): it must say what the
+                # text says now
+                rec.extra[f"{name}_redacted"] = text
             if not hits:
                 continue
             for h in hits:
@@ -76,6 +80,10 @@ class Sensitive(Stage):
                 findings.append(f)
             if self.redact and name not in META_FIELDS and not name.startswith("segments["):
                 rec.extra[f"{name}_redacted"] = pii.redact(text, hits)
+        if self.redact:   # a redacted copy of a field the rewrite emptied is gone with it
+            for key in [k for k in rec.extra if k.endswith("_redacted")]:
+                if not rec.get(key[:-len("_redacted")]):
+                    del rec.extra[key]
         for f in findings:
             rec.add_tag(f"{TAG}:{f['kind']}")
         if findings:

@@ -53,6 +53,19 @@ def test_redact_writes_masked_copies():
     assert r.text == "我的车牌号是沪AD12345"  # the label itself is kept for evaluation
 
 
+def test_redacted_copies_follow_a_rewrite():
+    """A window cut from a record keeps its parent's extra fields; a later reading must replace
+    the parent's redacted copy with the window's own text, or drop it with the text."""
+    stage = Sensitive(redact="true")
+    (r,) = run_stage(stage, [rec("a", "好的。给13812345678打电话", hyp="给13812345678打电话")])
+    assert r.extra["text_redacted"] == "好的。给138****5678打电话"
+    assert r.extra["hyp_redacted"] == "给138****5678打电话"
+    r.text, r.hyp = "好的。", None                 # what chunk30 does to the first window
+    stage.tag(r)
+    assert r.extra["text_redacted"] == "好的。" and "hyp_redacted" not in r.extra
+    assert r.tags == ["sensitive:phone"]           # where its parent held the data
+
+
 def test_segments_custom_fields_and_earlier_tags():
     seg = rec("long", "", segments=[{"start": 0.0, "end": 1.0, "text": "好的"},
                                     {"start": 1.0, "end": 2.0, "text": "身份证310115198704122030"}])
