@@ -1,7 +1,7 @@
 """qc: check each record's label and audio, tag what looks wrong, record the measurements.
 
-Nothing is dropped unless asked: ``drop=fuzzy,empty_label`` rejects records carrying those tags
-(reason ``qc:<tag>``). Measured values go to ``record.extra["qc"]`` so ``curate qc`` can rank and
+Nothing is dropped unless asked: ``drop=fuzzy,empty_label`` rejects records whose own label or
+audio has those tags (reason ``qc:<tag>``; a tag inherited from a source alone drops nothing). Measured values go to ``record.extra["qc"]`` so ``curate qc`` can rank and
 plot them, with what they were measured on (``on``: id, duration, lineage): a derived record
 (chunk, merged window, noisy copy) is measured again on its own audio, and keeps the qc tags of
 its sources, listed in ``extra.qc.inherited``. Tags go to ``record.tags``.
@@ -124,7 +124,9 @@ class QC(Stage):
                 measured["inherited"] = [t for t in carried if t not in found]
             measured["on"] = measured_on(rec)
             rec.extra["qc"] = measured
-            drop = next((t for t in tags if t in self.drop), None)
+            # dropped for what it holds itself: a clean chunk of a fuzzy recording is clean (a
+            # merged window holds its parts' texts, so their markers are found in its own)
+            drop = next((t for t in found if t in self.drop), None)
             if drop:
                 item.reject(self.name, f"qc:{drop}")
             yield item

@@ -142,6 +142,21 @@ def test_a_derived_record_is_measured_again_and_keeps_its_sources_tags():
     # Measured again as it is, the inherited tag stays inherited; its own are measured afresh.
     twice = run(QC(), [Item(again, piece.audio)])["noisy#c0"].record
     assert twice.tags == ["low_snr"] and twice.extra["qc"]["inherited"] == ["low_snr"]
+    # drop= follows what a record holds itself: the clean piece of a low-SNR clip stays
+    kept = run(QC(drop="low_snr"), [Item(again, piece.audio)])["noisy#c0"]
+    assert not kept.rejected and kept.record.tags == ["low_snr"]
+
+
+def test_a_clean_chunk_of_a_fuzzy_recording_is_not_dropped_for_fuzzy():
+    out = run(QC(), dataset(_problem_items()))
+    fuzzy = out["fuzzy"]
+    assert "fuzzy" in fuzzy.record.tags
+    piece = fuzzy.slice(0.0, 1.5, "fuzzy#c0")
+    piece.record.text = "我想去"                      # its own sentence holds no marker
+    kept = run(QC(drop="fuzzy"), [piece])["fuzzy#c0"]
+    assert not kept.rejected and kept.record.extra["qc"]["inherited"] == ["fuzzy"]
+    piece.record.text = "我想去～"                    # it does: dropped
+    assert run(QC(drop="fuzzy"), [piece])["fuzzy#c0"].rejected == "qc:fuzzy"
 
 
 def test_small_datasets_use_the_absolute_bounds_only():
