@@ -11,6 +11,11 @@ from typing import Annotated, Optional
 import typer
 
 STAGES = ("qc", "sensitive")
+# A run's unchecked records are checked in shards of about this much audio, and at least this
+# much: the qc stage measures each record alone, so the shard size changes nothing but how evenly
+# the workers are kept busy (a shard of curate run's size would give most runs one shard).
+SHARDS_PER_WORKER = 4
+MIN_SHARD_SECONDS = 60.0
 
 
 def qc(
@@ -23,7 +28,8 @@ def qc(
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="STAGE.PARAM=VALUE for the qc or sensitive stage, repeatable, e.g. "
                       "--set qc.snr_min=15 (see `curate plugins`).")] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes for a dataset (default: number "
+    workers: Annotated[int, typer.Option(help="Worker processes checking a dataset, or the "
+                                              "records a run has not checked (default: number "
                                               "of cores).")] = 0,
     max_audio: Annotated[int, typer.Option(
         help="Flagged records whose audio is embedded in report.html (each adds ~60 kB per "
@@ -42,7 +48,7 @@ def qc(
 
     A dataset is run through the qc and sensitive stages first (records with personal data land in
     eval_only.jsonl); a run directory is read as it is, and records it has not checked yet are
-    checked now.
+    checked now, as `curate run` would (--workers processes), without changing the run's files.
     """
     from rich.markup import escape
 
@@ -77,6 +83,7 @@ def qc(
         err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2)
 
+    workers = workers or os.cpu_count() or 1
     if is_run:
         source_dir, out_dir = path, out or path
     else:
@@ -92,10 +99,9 @@ def qc(
                 if held.note:
                     err.print(f"[yellow]note:[/] {escape(held.note)}", soft_wrap=True)
             if not is_run:
-                _check_dataset(manifest, stages, source_dir, workers or os.cpu_count() or 1,
-                               force, err, fingerprint)
+                _check_dataset(manifest, stages, source_dir, workers, force, err, fingerprint)
             _report(source_dir, out_dir, stages, target, str(manifest or source_dir), max_audio,
-                    worst, console, err)
+                    worst, workers, console, err)
     except (lifecycle.RunDirError, ParamError) as e:
         err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2)
@@ -103,13 +109,13 @@ def qc(
 
 
 def _report(source_dir: Path, out_dir: Path, stages, target: str, source: str, max_audio: int,
-            worst: int, console, err) -> None:
+            worst: int, workers: int, console, err) -> None:
     """Read the run in ``source_dir``, check what it has not checked, and write the report."""
     from rich.markup import escape
 
     from manifests import Problems
 
-    from .qc.report import load_run
+    from .qc.report import load_run, masked
 
     problems = Problems()
     entries = load_run(source_dir, problems)
@@ -117,10 +123,11 @@ def _report(source_dir: Path, out_dir: Path, stages, target: str, source: str, m
         err.print(f"[red]error:[/] {escape(str(source_dir))} holds no readable record",
                   soft_wrap=True)
         raise typer.Exit(2)
-    _check_unchecked(entries, stages, err, problems)
+    _check_unchecked(entries, stages, workers, err, problems)
     _write_outputs(entries, out_dir, target, source, max_audio, worst, console, err)
     for p in list(problems)[:20]:
-        err.print(f"[yellow]set aside:[/] {escape(str(p))}", soft_wrap=True)
+        # masked like every id the report shows: a problem names the record's id and file
+        err.print(f"[yellow]set aside:[/] {escape(masked(str(p)))}", soft_wrap=True)
     if len(problems) > 20:
         err.print(f"[yellow]… and {len(problems) - 20} more[/]")
 
@@ -151,17 +158,23 @@ def _check_dataset(manifest: Path, stages, out_dir: Path, workers: int, force: b
         err.print(f"[yellow]unreadable input line:[/] {escape(str(p))}", soft_wrap=True)
 
 
-def _check_unchecked(entries, stages, err, problems) -> None:
+def _check_unchecked(entries, stages, workers: int, err, problems) -> None:
     """Run the checks on records of a run that were not measured on their own audio (the run had
-    no qc stage, or a later stage derived them: chunks, merged windows, noisy copies); the run's
-    own files are left as they are."""
-    import numpy as np
+    no qc stage, or a later stage derived them: chunks, merged windows, noisy copies), through the
+    executor as ``curate run`` does (its decode, corrupt and silent audio checks, ``workers``
+    processes), and take their measurements into ``entries``; a record that could not be checked
+    goes to ``problems``. The run's own files are left as they are: the executor writes into a
+    scratch folder of its own, removed once read."""
+    import copy
+    from collections import deque
 
-    from manifests.audio import AudioError, load
+    from manifests import Problems, read_manifest
+    from manifests.rundir import file_name
 
     from .checks.tags import measured
-    from .engine.progress import hours_progress
-    from .stage import Context, Item
+    from .engine.executor import SHARD_SECONDS
+    from .engine.runner import scratch_run
+    from .qc.summary import print_check_stats
 
     qc_stage, sensitive = stages
     for e in entries:
@@ -172,21 +185,51 @@ def _check_unchecked(entries, stages, err, problems) -> None:
     todo = [e for e in data if not measured(e.record)]
     if not todo:
         return
-    ctx = Context()
-    qc_stage.prepare((e.record for e in data), ctx)
-    with hours_progress(err, sum(e.record.duration for e in todo), "checking") as advance:
-        for e in todo:
-            rec = e.record
-            try:
-                audio = load(rec.audio, rec.offset, rec.duration)
-                if not np.isfinite(audio).all():
-                    raise AudioError("corrupt_audio", f"{rec.audio}: samples that are not numbers")
-            except AudioError as exc:
-                problems.add(rec.audio, f"audio not checked ({exc.reason})", id=rec.id)
-            else:
-                for _ in qc_stage(iter([Item(rec, audio)]), ctx):
-                    pass
-            advance(rec.duration)
+    waiting: dict[str, deque] = {}  # id → its unchecked entries, in run order
+    for e in todo:
+        waiting.setdefault(e.record.id, deque()).append(e)
+    total = sum(e.record.duration for e in todo)
+    shard_seconds = min(SHARD_SECONDS,
+                        max(MIN_SHARD_SECONDS, total / (SHARDS_PER_WORKER * workers)))
+    # The executor gets copies: with one worker it runs in this process, and its decode and
+    # rejections write into the records it is given; only what the check measured comes back.
+    # The qc stage's pre-pass (the speaking-rate band) reads every data record of the run.
+    with scratch_run(lambda: (copy.deepcopy(e.record) for e in todo), [qc_stage], err,
+                     "checking", workers=workers, prefix="curate-qc-unchecked-",
+                     prepare_records=lambda: (e.record for e in data),
+                     shard_seconds=shard_seconds) as (info, folder):
+        unreadable = Problems()  # the executor's own manifests: never expected to hold a bad line
+        for kind in ("manifest", "eval_only"):
+            for rec in read_manifest(folder / file_name(kind), unreadable):
+                if waiting.get(rec.id):
+                    # the first of an id is the one checked; later ones are its repeats
+                    _take_measurements(waiting[rec.id].popleft().record, rec)
+        for rec in read_manifest(folder / file_name("rejected"), unreadable):
+            if not waiting.get(rec.id):
+                continue
+            reason, stage = rec.extra.get("reason"), rec.extra.get("stage")
+            if (stage, reason) == ("input", "duplicate_id"):
+                e = waiting[rec.id].pop()  # a repeat: the last of the id not yet accounted for
+                note = "not checked (duplicate_id: another record of the run has this id)"
+            elif stage == "decode":
+                e = waiting[rec.id].popleft()
+                note = f"audio not checked ({reason})"
+            else:  # the check raised on it (stage_error:<Type>), with the message
+                e = waiting[rec.id].popleft()
+                note = f"not checked ({reason}: {rec.extra.get('error', '')})"
+            problems.add(e.record.audio, note, id=e.record.id)
+    for left in waiting.values():  # the executor accounts for every record: never expected
+        for e in left:
+            problems.add(e.record.audio, "not checked (no result came back)", id=e.record.id)
+    print_check_stats(err, info)
+
+
+def _take_measurements(entry_record, checked) -> None:
+    """What the check wrote into ``checked`` (its copy of ``entry_record``): the tags, the
+    measurements, and the duration as decoded, which the measurements name (``extra.qc.on``)."""
+    entry_record.tags = list(checked.tags)
+    entry_record.extra["qc"] = checked.extra["qc"]
+    entry_record.duration = checked.duration
 
 
 def _write_outputs(entries, out_dir: Path, target: str, source: str, max_audio: int, worst: int,

@@ -512,7 +512,8 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
                  on_total: Callable[[float], None] | None = None, problems=None,
                  shard_seconds: float = SHARD_SECONDS,
                  resume: bool = True, engine: str = "local",
-                 describe: Callable[[object], str] = str) -> dict:
+                 describe: Callable[[object], str] = str,
+                 prepare_records: Callable[[], Iterable[Record]] | None = None) -> dict:
     """Run ``stages`` over ``records()`` into ``out_dir``; returns what ``run.json`` holds.
 
     ``records`` is a factory: the run reads the input twice (repeated ids and the seconds to do,
@@ -524,6 +525,11 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
     version). ``describe`` turns an input problem into run.json's text (the command masks personal
     data in it). With ``resume``, the finished shards of an interrupted run of the same job are
     reused; the output is the same bytes either way.
+
+    ``prepare_records`` (a factory like ``records``) is what the stages' pre-passes read instead
+    of ``records``: for running part of a dataset with statistics of the whole of it (``curate qc``
+    checks a run's unchecked records against the speaking-rate band of all of them). With
+    ``resume``, ``fingerprint`` should then name both inputs: shards are reused by the job alone.
     """
     from pathlib import Path
 
@@ -534,7 +540,7 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
         pipe = Pipeline(stages, out_dir, seed=seed, workers=workers, on_progress=on_progress,
                         on_total=on_total, shard_seconds=shard_seconds, engine=engine)
         t0 = time.perf_counter()
-        pipe.prepare(records)
+        pipe.prepare(prepare_records or records)
         lifecycle.prepare(out_dir, lifecycle.job_of(fingerprint, stages, seed, shard_seconds),
                         resume=resume)
         pipe.run(records)

@@ -2,6 +2,8 @@
 the warnings a run's statistics call for. Shared by ``curate run`` and ``curate qc``."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -43,6 +45,32 @@ def run_manifest(manifest: Path, stages, out_dir: Path, console, label: str, *, 
                                 shard_seconds=shard_seconds, resume=not force, engine=engine,
                                 describe=lambda p: redact_text(str(p)))
     return info, problems
+
+
+@contextmanager
+def scratch_run(records: Callable[[], Iterable], stages, console, label: str, *, workers: int,
+                prefix: str, prepare_records: Callable[[], Iterable] | None = None,
+                shard_seconds: float | None = None) -> Iterator[tuple[dict, Path]]:
+    """Run ``stages`` over ``records()`` (a factory, as ``run_pipeline`` takes it) behind an hours
+    progress bar (``label``), into a run folder of its own in the temporary directory (named
+    ``prefix`` + a random part; ``TMPDIR`` moves it), for a command that wants the stages' output
+    records rather than a run. Yields what run.json holds and the folder, whose manifests the
+    caller reads; the folder is removed on leaving, however it is left, so no half-read or
+    finished-looking scratch run stays behind (only a SIGKILL leaves it, under that name).
+    ``prepare_records``: see ``run_pipeline``."""
+    import tempfile
+
+    from .executor import SHARD_SECONDS, run_pipeline
+    from .progress import hours_progress
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        out_dir = Path(tmp)
+        with hours_progress(console, None, label) as advance:
+            info = run_pipeline(records, stages, out_dir, workers=workers, on_progress=advance,
+                                on_total=advance.set_total, resume=False,
+                                shard_seconds=SHARD_SECONDS if shard_seconds is None
+                                else shard_seconds, prepare_records=prepare_records)
+        yield info, out_dir
 
 
 def warn_stage_faults(console, info: dict) -> None:

@@ -20,7 +20,7 @@ def print_qc_summary(console, report: dict) -> None:
                   f"{report['sensitive']} with personal data (eval only)")
     if report["unchecked"]:
         console.print(f"[yellow]{report['unchecked']} record(s) could not be checked "
-                      "(audio unreadable)[/]")
+                      "(see \"set aside\" below)[/]")
     if report["leaks"]:
         console.print(f"[bold red]{len(report['leaks'])} record(s) in manifest.jsonl hold personal "
                       f"data[/] ({escape(', '.join(report['leaks'][:5]))}"
@@ -74,3 +74,21 @@ def print_qc_summary(console, report: dict) -> None:
         console.print("rejected by the run: " + escape(", ".join(
             f"{r} {n}" for r, n in report["rejected_reasons"].items())))
     print_long_without_timestamps(console, report["long_without_timestamps"])
+
+
+def print_check_stats(console, info: dict) -> None:
+    """One line on the records of a run checked now (what the executor's run.json holds): the
+    work, and per stage the records in and set aside, with why, and the time spent."""
+    stages = []
+    for key, st in info["per_stage"].items():
+        if key == "write":
+            continue  # the scratch folder's manifests: nothing the user asked for
+        reasons = ", ".join(f"{r} {n}" for r, n in st["reasons"].items())
+        stages.append(f"{key.split(':', 1)[-1]} {st['records_in']} in"
+                      + (f", {st['records_dropped']} set aside ({reasons})"
+                         if st["records_dropped"] else "") + f", {st['seconds']:.1f} s")
+    shards = info["shards"]["total"]
+    console.print(f"checked {info['accounting']['input_records']} record(s) the run had not "
+                  f"measured ({info['accounting']['input_hours']:.3f} h) in {shards} shard(s) "
+                  f"with {info['workers']} worker(s), {info['wall_seconds']:.1f} s: "
+                  + escape("; ".join(stages)))
