@@ -94,7 +94,9 @@ def train(
              "checkpoint whatever the rotation (train.json names it under 'best').")] = None,
     early_stop: Annotated[Optional[int], typer.Option(
         help="Stop after K evaluations in a row without a lower --save-best metric (CER unless "
-             "--save-best loss).")] = None,
+             "--save-best loss). Like --save-best, it checkpoints every evaluation that lowers "
+             "the metric and keeps the best checkpoint (train.json names it under 'best'), so "
+             "the model it stopped for is on disk.")] = None,
     report_to: Annotated[str, typer.Option(
         help="tensorboard, wandb or none. wandb needs WANDB_MODE set: offline (logs in "
              "OUT/wandb, wandb sync later) or online.")] = "tensorboard",

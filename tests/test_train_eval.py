@@ -90,6 +90,31 @@ def test_early_stop_after_k_evaluations_without_improvement(clips, tmp_path):
     assert record["global_step"] == 3
 
 
+def test_early_stop_without_save_best_names_a_checkpoint_that_holds_the_best_weights(clips,
+                                                                                     tmp_path):
+    """--early-stop alone follows the CER too. The --save-steps schedule saves nothing before the
+    end here: train.json used to name no checkpoint for the best evaluation (or, with other
+    steps, an earlier best one). Now that evaluation's checkpoint is saved and kept, and
+    inferring from it gives exactly the hypotheses that evaluation scored."""
+    train, _ = clips
+    out = tmp_path / "ckpt"
+    _ok(["train", "--model", "tiny:8", "--data", str(train), "--eval", str(train),
+         "--eval-steps", "5", "--save-steps", "1000", "--max-steps", "40", "--warmup", "0",
+         "--logging-steps", "10", "--early-stop", "3", "--out", str(out)])
+    record = json.loads((out / "train.json").read_text(encoding="utf-8"))
+    cers = _evals(record)
+    best_step = min(cers, key=lambda s: (cers[s], s))
+    best = record["best"]
+    assert best["metric"] == "eval_cer" and best["step"] == best_step
+    assert best_step < 40                      # not the last step, which is always saved
+    assert Path(best["checkpoint"]) == out / "checkpoints" / f"checkpoint-{best_step}"
+    assert Path(best["checkpoint"]).is_dir()
+    hyps = tmp_path / "best.tsv"
+    _ok(["infer", "--model", best["checkpoint"], "--data", str(train), "--out", str(hyps)])
+    assert hyps.read_text(encoding="utf-8") == \
+        (out / "eval" / f"step-{best_step}.tsv").read_text(encoding="utf-8")
+
+
 def test_correct_task_logs_fix_and_break_rates_against_base1(clips, tmp_path):
     out = tmp_path / "ckpt"
     record = _train(clips, out, "--task", "correct", "--eval-steps", "2", "--max-steps", "2")

@@ -106,3 +106,46 @@ def test_lora_adapter_and_merged_checkpoint_agree(four, tmp_path):
     assert torch.allclose(logits[1], logits[2], atol=1e-5)
     assert not torch.allclose(logits[0], logits[1], atol=1e-3)     # the adapter did train
     assert load_prompts(str(out)).templates == load_prompts(str(out / "adapter")).templates
+
+
+def test_the_tiny_model_is_built_with_zero3_init_switched_off(four, tmp_path, monkeypatch):
+    """Under --deepspeed with a ZeRO-3 config, TrainingArguments registers its HfDeepSpeedConfig
+    globally and transformers' _from_config (which every family's model uses for its towers)
+    would build inside deepspeed.zero.Init. deepspeed is not needed to check the switch: a
+    stand-in config registered the same way makes is_deepspeed_zero3_enabled() True."""
+    from transformers.integrations import (is_deepspeed_zero3_enabled, set_hf_deepspeed_config,
+                                           unset_hf_deepspeed_config)
+
+    from train_adapter import finetune as ft
+
+    class ZeRO3:          # what HfTrainerDeepSpeedConfig answers for a stage-3 config
+        def is_zero3(self):
+            return True
+
+    stand_in = ZeRO3()   # alive for the test: transformers keeps only a weakref
+    real_arguments = ft.training_arguments
+
+    def arguments(settings, has_eval):
+        args = real_arguments(settings, has_eval)
+        args.hf_deepspeed_config = stand_in
+        set_hf_deepspeed_config(stand_in)
+        return args
+
+    seen = []
+
+    class Built(Exception):
+        pass
+
+    def build_tiny(*a, **k):
+        seen.append(is_deepspeed_zero3_enabled())
+        raise Built   # the rest would need deepspeed itself
+    monkeypatch.setattr(ft, "training_arguments", arguments)
+    monkeypatch.setattr(ft.modelmod, "build_tiny", build_tiny)
+    try:
+        with pytest.raises(Built):
+            finetune(Job(model="tiny:8", data=[str(four)], recipe=Recipe("sft"),
+                         loop=Settings(out=tmp_path / "z3", max_steps=1)))
+        assert seen == [False]                  # off while building
+        assert is_deepspeed_zero3_enabled()     # and back on for loading and training
+    finally:
+        unset_hf_deepspeed_config()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -116,8 +117,9 @@ def finetune(job: Job, console: Console | None = None) -> Path | None:
         with args.main_process_first(desc="build the tiny model"):
             if main and not (job.resume and (model_dir / "config.json").is_file()):
                 texts = [t for ex in mixture.examples for t in (ex.text, ex.hyp) if t]
-                modelmod.build_tiny(model_dir, texts, window=window, seed=settings.seed,
-                                    family=family)
+                with zero3_init_off(args):
+                    modelmod.build_tiny(model_dir, texts, window=window, seed=settings.seed,
+                                        family=family)
                 say(f"tiny {family.title} model ({window} s window) built in {model_dir}")
     else:
         model_dir = Path(job.model)
@@ -162,6 +164,30 @@ def finetune(job: Job, console: Console | None = None) -> Path | None:
     return folder if main else None
 
 
+@contextmanager
+def zero3_init_off(args):
+    """ZeRO-3 switched off for the tiny build: with --deepspeed and a stage-3 config, creating
+    ``args`` registered its ``HfDeepSpeedConfig`` in transformers' global weakref, and while it
+    is there ``is_deepspeed_zero3_enabled()`` is True. The families' model classes build their
+    audio tower and language model through ``_from_config``, which then enters
+    ``deepspeed.zero.Init`` (each parameter partitioned to an empty placeholder), and
+    ``save_pretrained`` would write those empty tensors as the tiny checkpoint. The build runs
+    on the main process alone, before any engine exists, and the model it writes is then loaded
+    (partitioned) like any checkpoint. The build cannot move before ``args``: it needs the
+    mixture, read after distributed setup, and ``args.main_process_first``."""
+    from transformers.integrations import set_hf_deepspeed_config, unset_hf_deepspeed_config
+
+    config = getattr(args, "hf_deepspeed_config", None)   # what TrainingArguments registered
+    if config is None:
+        yield
+        return
+    unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        set_hf_deepspeed_config(config)
+
+
 def check_optimizer(optimizer: str, cuda: bool) -> None:
     if optimizer != "adamw8bit":
         return
@@ -176,12 +202,19 @@ def check_optimizer(optimizer: str, cuda: bool) -> None:
 
 
 def _best(trainer) -> dict | None:
-    """The kept best checkpoint (--save-best), as train.json records it."""
+    """The kept best checkpoint (--save-best or --early-stop), as train.json records it.
+    ``checkpoint`` is the Trainer's ``best_model_checkpoint`` only when that folder was saved at
+    the best step and still exists, else None: a name must never point at other weights.
+    (:class:`.trainer.KeepBest` saves at every better evaluation, so it is there.)"""
     state = trainer.state
     if not trainer.args.metric_for_best_model or state.best_global_step is None:
         return None
+    folder = state.best_model_checkpoint
+    if folder is not None and not (Path(folder).name == f"checkpoint-{state.best_global_step}"
+                                   and Path(folder).is_dir()):
+        folder = None
     return {"metric": trainer.args.metric_for_best_model, "value": state.best_metric,
-            "step": state.best_global_step, "checkpoint": state.best_model_checkpoint}
+            "step": state.best_global_step, "checkpoint": folder}
 
 
 def check_launch(gpus: int, env, command: list[str] | None = None) -> None:
@@ -308,7 +341,8 @@ def _summary(trainer, result, folder: Path) -> Table:
     table.add_row("model", escape(str(folder)))
     best = _best(trainer)
     if best:
+        kept = best["checkpoint"] or "no checkpoint kept"
         table.add_row(f"best {best['metric']} (step {best['step']})",
-                      escape(f"{best['value']:.4f}: {best['checkpoint']}"))
+                      escape(f"{best['value']:.4f}: {kept}"))
     table.add_row("checkpoints", escape(str(Path(trainer.args.output_dir))))
     return table

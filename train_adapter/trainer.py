@@ -8,7 +8,14 @@ several GPUs is refused, see :func:`.finetune.check_launch`), in the ``--precisi
 go to ``$TENSORBOARD_LOGGING_DIR`` (default ``OUT/tensorboard``): loss, grad_norm, learning rate,
 samples/s and tokens/s, and with an eval set eval loss and eval_cer (:mod:`.evaluation`).
 ``save_best`` checkpoints every evaluation that improves its metric; the Trainer keeps that
-checkpoint out of the ``save_total_limit`` rotation.
+checkpoint out of the ``save_total_limit`` rotation. ``early_stop`` does the same (with the metric
+``save_best`` names, CER by default): the run stops on a model that has stopped improving, and the
+checkpoint train.json names as best must then exist and hold the weights of the best evaluation,
+which a checkpoint every ``save_steps`` would not (the best step is rarely a multiple of it, and a
+plain checkpoint rotates away).
+
+``--resume`` reads a full checkpoint's weights into the model already built, one tensor at a time
+(:func:`load_checkpoint_weights`): never a second copy of the model on each process.
 
 Output folder: ``checkpoints/checkpoint-N`` (for ``--resume``), then the final model in ``OUT``
 itself — a full checkpoint, or with LoRA the adapter (``OUT/adapter`` plus a merged full
@@ -71,7 +78,8 @@ class Settings:
     save_total_limit: int = 3
     eval_steps: int | None = None
     save_best: str | None = None  # one of BEST_METRICS: that metric's best checkpoint is kept
-    early_stop: int | None = None  # stop after this many evaluations without a better metric
+    early_stop: int | None = None  # stop after this many evaluations without a better metric;
+    # like save_best it checkpoints each better evaluation and keeps the best (KeepBest)
     grouped: bool = True
     num_workers: int | None = None  # None: finetune picks 4 with a GPU, 0 on the CPU
     precision: str | None = None  # a key of precision.PRECISIONS; None: the device's default
@@ -218,6 +226,80 @@ class StepPadded(Dataset):
         return self.examples[i] if i < n else replace(self.examples[i - n], weightless=True)
 
 
+SAFE_WEIGHTS = "model.safetensors"            # what save_pretrained writes: one file,
+SAFE_INDEX = "model.safetensors.index.json"   # or shards named by this index
+
+
+def load_checkpoint_weights(model, folder) -> None:
+    """Copy the weights of the ``save_pretrained`` checkpoint in ``folder`` into ``model``'s own
+    tensors, one tensor at a time: the extra memory is one tensor, not a second model.
+
+    The file's keys are in the saved (hub) layout, which differs from the module layout for some
+    families (Qwen2-Audio saves ``audio_tower.*`` for ``model.audio_tower.*``): each is renamed
+    the way ``from_pretrained`` renames it, by the model's own conversion mapping
+    (``get_model_conversion_mapping`` and ``rename_source_key`` of transformers'
+    ``core_model_loading``), so no family's layout is written out here. Every entry of the
+    model's state dict must be found, a tied weight through any of its names (Qwen3-ASR's
+    lm_head is its embedding, saved once); a missing, unexpected or misshapen tensor raises
+    ``ValueError`` naming them. Copying keeps each parameter's object, dtype, device and
+    ``requires_grad`` (the recipe's freezing, :class:`.loss.LabelledLogits` hooks, an optimizer
+    already holding them)."""
+    import json as _json
+
+    import safetensors
+    from transformers.conversion_mapping import get_model_conversion_mapping
+    from transformers.core_model_loading import WeightConverter, WeightRenaming, \
+        rename_source_key
+
+    folder = Path(folder)
+    if (folder / SAFE_INDEX).is_file():
+        weight_map = _json.loads((folder / SAFE_INDEX).read_text(encoding="utf-8"))["weight_map"]
+        files = sorted(set(weight_map.values()))
+    else:
+        files = [SAFE_WEIGHTS]
+    conversions = get_model_conversion_mapping(model)
+    renamings = [c for c in conversions if isinstance(c, WeightRenaming)]
+    converters = [c for c in conversions if isinstance(c, WeightConverter)]
+    targets = model.state_dict(keep_vars=True)   # name → the model's own tensor (no copies)
+    # tied weights: one tensor under several names; finding any of them loads all
+    aliases: dict[int, set[str]] = {}
+    for name, tensor in targets.items():
+        aliases.setdefault(id(tensor), set()).add(name)
+    loaded: set[int] = set()
+    unexpected, misshapen = [], []
+    with torch.no_grad():
+        for file in files:
+            with safetensors.safe_open(str(folder / file), framework="pt", device="cpu") as f:
+                for key in f.keys():
+                    name, pattern = rename_source_key(key, renamings, converters,
+                                                      model.base_model_prefix, targets)
+                    if name not in targets and key in targets:   # as from_pretrained retries
+                        name, pattern = key, None
+                    if pattern is not None:
+                        raise ValueError(
+                            f"{folder}: {key} needs transformers' weight conversion ({pattern}), "
+                            "which reads several tensors at once; resume cannot stream it")
+                    target = targets.get(name)
+                    if target is None:
+                        unexpected.append(key)
+                        continue
+                    tensor = f.get_tensor(key)
+                    if tensor.shape != target.shape:
+                        misshapen.append(f"{key} {tuple(tensor.shape)} for {name} "
+                                         f"{tuple(target.shape)}")
+                    else:
+                        target.copy_(tensor)
+                        loaded.add(id(target))
+                    del tensor
+    missing = sorted(n for i, names in aliases.items() if i not in loaded for n in names)
+    if missing or unexpected or misshapen:
+        raise ValueError(f"{folder} does not match the model being resumed: "
+                         + "; ".join(f"{what} ({len(keys)}): {', '.join(keys[:20])}"
+                                     for what, keys in (("missing", missing),
+                                                        ("unexpected", unexpected),
+                                                        ("wrong shape", misshapen)) if keys))
+
+
 class AdapterTrainer(Trainer):
     """The HF Trainer with a length-grouped sampler and throughput in the logs."""
 
@@ -274,17 +356,14 @@ class AdapterTrainer(Trainer):
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         """``save_pretrained`` writes the hub's key layout, which the Trainer's plain
         ``load_state_dict`` does not map back (it would silently resume from the initial
-        weights); full checkpoints are read through ``from_pretrained``, which maps the keys.
+        weights): full checkpoints are streamed in by :func:`load_checkpoint_weights`.
         Adapters, DeepSpeed and FSDP checkpoints keep the Trainer's own loading."""
         model = model if model is not None else self.model
         folder = Path(resume_from_checkpoint)
         if hasattr(model, "peft_config") or self.is_fsdp_enabled or not any(
-                (folder / name).is_file()
-                for name in ("model.safetensors", "model.safetensors.index.json")):
+                (folder / name).is_file() for name in (SAFE_WEIGHTS, SAFE_INDEX)):
             return super()._load_from_checkpoint(resume_from_checkpoint, model)
-        saved = type(model).from_pretrained(str(folder), dtype=model.dtype, local_files_only=True)
-        model.load_state_dict(saved.state_dict())
-        del saved
+        load_checkpoint_weights(model, folder)
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         if self._mark is None:
@@ -348,7 +427,9 @@ class RichProgress(TrainerCallback):
 
 class KeepBest(TrainerCallback):
     """Saves a checkpoint at every evaluation that improves ``args.metric_for_best_model``;
-    the Trainer then records it as ``state.best_model_checkpoint`` and never rotates it away."""
+    the Trainer then records it as ``state.best_model_checkpoint`` and never rotates it away.
+    On for --save-best and for --early-stop: the Trainer sets ``best_model_checkpoint`` only when
+    a save happens at the best step, so without this it stays None or names an earlier best."""
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         value = (metrics or {}).get(args.metric_for_best_model)
@@ -385,7 +466,7 @@ def build_trainer(model, processor, train, collator, lengths, args: TrainingArgu
     if prompts is not None:
         callbacks.append(PromptsInCheckpoints(prompts))
     if settings is not None and eval_data:
-        if settings.save_best:
+        if settings.save_best or settings.early_stop:   # early stop: keep what it stops at
             callbacks.append(KeepBest())
         if settings.early_stop:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stop))

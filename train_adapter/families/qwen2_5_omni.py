@@ -112,8 +112,11 @@ class Qwen25Omni(Family):
                      projector=[tower.proj], llm=core.language_model, lm_head=model.lm_head,
                      always_frozen=[core.visual])
 
-    def build_tiny(self, out_dir, texts, window=30, seed=0, **sizes):
-        """A tiny random Thinker (≈0.5M parameters, a one-block vision tower included)."""
+    def build_tiny(self, out_dir, texts, window=30, seed=0, *, audio=None, vision=None,
+                   text=None, vocab_size=None):
+        """A tiny random Thinker (≈0.5M parameters, a one-block vision tower included).
+        ``audio`` / ``vision`` / ``text`` override encoder / vision tower / LLM sizes and
+        ``vocab_size`` pads the embedding (bench/shape7b.py builds real widths the same way)."""
         out_dir = Path(out_dir)
         tokenizer = train_tokenizer([*texts, *template_words(self.styles)], SPECIAL_TOKENS,
                                     NAMED)
@@ -121,10 +124,11 @@ class Qwen25Omni(Family):
                                            chunk_length=window, return_attention_mask=True)
         ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
         config = Qwen2_5OmniThinkerConfig(
-            audio_config={**TINY_AUDIO, "num_mel_bins": 128, "output_dim": 64,
+            audio_config={**TINY_AUDIO, "output_dim": 64, **(audio or {}), "num_mel_bins": 128,
                           "max_source_positions": window * TARGET_SR // 160 // 2},
-            vision_config={**TINY_VISION, "out_hidden_size": 64},
-            text_config={**TINY_TEXT, "vocab_size": len(tokenizer),
+            vision_config={**TINY_VISION, "out_hidden_size": 64, **(vision or {})},
+            text_config={**TINY_TEXT, **(text or {}),
+                         "vocab_size": max(len(tokenizer), vocab_size or 0),
                          "max_position_embeddings": 4096, "tie_word_embeddings": False,
                          "eos_token_id": ids["<|im_end|>"],
                          "pad_token_id": ids["<|endoftext|>"], "bos_token_id": None},

@@ -111,17 +111,20 @@ class Qwen3ASR(Family):
                      projector=[active(core.multi_modal_projector)], llm=core.language_model,
                      lm_head=model.lm_head, always_frozen=[])
 
-    def build_tiny(self, out_dir, texts, window=30, seed=0, **sizes):
+    def build_tiny(self, out_dir, texts, window=30, seed=0, *, audio=None, text=None,
+                   vocab_size=None):
         """A tiny random Qwen3-ASR (≈0.3M parameters; lm_head tied to the embedding, as in the
-        released 0.6B and 1.7B models)."""
+        released 0.6B and 1.7B models). ``audio`` / ``text`` override encoder / LLM sizes and
+        ``vocab_size`` pads the embedding (bench/shape7b.py builds real widths the same way)."""
         out_dir = Path(out_dir)
         tokenizer = train_tokenizer([*texts, *template_words(self.styles), "language Chinese"],
                                     SPECIAL_TOKENS, NAMED, plain=[ASR_TEXT])
         features = Qwen3ASRFeatureExtractor(chunk_length=window)
         ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
         config = Qwen3ASRConfig(
-            audio_config={**TINY_AUDIO, "num_mel_bins": 128},
-            text_config={**TINY_TEXT, "vocab_size": len(tokenizer),
+            audio_config={**TINY_AUDIO, **(audio or {}), "num_mel_bins": 128},
+            text_config={**TINY_TEXT, **(text or {}),
+                         "vocab_size": max(len(tokenizer), vocab_size or 0),
                          "max_position_embeddings": 4096, "tie_word_embeddings": True,
                          "eos_token_id": ids["<|im_end|>"],
                          "pad_token_id": ids["<|endoftext|>"], "bos_token_id": None},
