@@ -154,6 +154,31 @@ def active(module):
     return saved["default"] if saved is not None else module
 
 
+class WhisperAudio(Family):
+    """A family whose encoder is Whisper's (Qwen2-Audio, Qwen2.5-Omni): the Whisper feature
+    extractor padding every clip to its window, a stride-2 conv, then a stride-2 pooling."""
+
+    mask_key = "feature_attention_mask"
+
+    def feature_extractor(self, folder: Path):
+        from transformers import WhisperFeatureExtractor
+        return WhisperFeatureExtractor.from_pretrained(str(folder), local_files_only=True)
+
+    def features(self, extractor, audios):
+        out = extractor(audios, sampling_rate=TARGET_SR, padding="max_length",
+                        return_attention_mask=True, return_tensors="pt")
+        mask = out["attention_mask"]
+        return ({"input_features": out["input_features"], self.mask_key: mask},
+                mask.sum(-1).tolist())
+
+    def frames(self, samples, extractor):
+        # the extractor marks ceil(samples / hop) frames, at most the window's
+        return min(-(-samples // HOP), extractor.nb_max_frames)
+
+    def tokens_for_frames(self, frames):
+        return (((frames - 1) // 2 + 1) - 2) // 2 + 1
+
+
 def read_config(folder: Path) -> dict:
     try:
         return json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -176,14 +201,6 @@ def template_words(styles: dict[str, dict[str, str]]) -> list[str]:
             for templates in styles.values() for t in templates.values()]
 
 
-def whisper_frames(samples: int, extractor) -> int:
-    """Whisper's extractor marks ceil(samples / hop) frames, at most the window's."""
-    return min(-(-samples // HOP), extractor.nb_max_frames)
-
-
-def conv_tokens(frames: int) -> int:
-    """Qwen2-Audio's and Qwen2.5-Omni's encoders: a stride-2 conv, then a stride-2 pooling."""
-    return (((frames - 1) // 2 + 1) - 2) // 2 + 1
 
 
 def generation_ids(model, eos: int, pad: int) -> None:

@@ -11,28 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from transformers import (
-    Qwen2_5OmniConfig,
-    Qwen2_5OmniThinkerConfig,
-    Qwen2_5OmniThinkerForConditionalGeneration,
-    WhisperFeatureExtractor,
-)
+from transformers import (Qwen2_5OmniConfig, Qwen2_5OmniThinkerConfig,
+                          Qwen2_5OmniThinkerForConditionalGeneration, WhisperFeatureExtractor)
 from transformers.models.qwen2_5_omni.modeling_qwen2_5_omni import Qwen2_5OmniThinkerModel
 
 from manifests.audio import TARGET_SR
 
 from ..tiny import train_tokenizer
-from .base import (
-    HYP,
-    Family,
-    Parts,
-    active,
-    chat,
-    conv_tokens,
-    generation_ids,
-    template_words,
-    whisper_frames,
-)
+from .base import (HYP, Parts, WhisperAudio, active, chat, generation_ids,
+                   template_words)
 
 AUDIO = "<|audio_bos|><|AUDIO|><|audio_eos|>"
 NAMED = {"audio_token": "<|AUDIO|>", "audio_bos_token": "<|audio_bos|>",
@@ -60,7 +47,7 @@ TINY_TEXT = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2
                               "mrope_section": [2, 3, 3]}}
 
 
-class Qwen25Omni(Family):
+class Qwen25Omni(WhisperAudio):
     name = "qwen2_5_omni"
     title = "Qwen2.5-Omni (Thinker)"
     model_types = ("qwen2_5_omni_thinker", "qwen2_5_omni")
@@ -68,7 +55,6 @@ class Qwen25Omni(Family):
     core_class = Qwen2_5OmniThinkerModel
     audio_markup = AUDIO
     audio_token = "<|AUDIO|>"
-    mask_key = "feature_attention_mask"
     styles = {"instruct": CHAT}
     audio_modules = ("audio_tower",)
     unquantized = ("audio_tower", "visual")
@@ -82,22 +68,6 @@ class Qwen25Omni(Family):
                                                     key_mapping={r"^thinker\.": ""},
                                                     local_files_only=True, **kwargs)
         return super().load_model(folder, config, **kwargs)
-
-    def feature_extractor(self, folder: Path):
-        return WhisperFeatureExtractor.from_pretrained(str(folder), local_files_only=True)
-
-    def features(self, extractor, audios):
-        out = extractor(audios, sampling_rate=TARGET_SR, padding="max_length",
-                        return_attention_mask=True, return_tensors="pt")
-        mask = out["attention_mask"]
-        return ({"input_features": out["input_features"], self.mask_key: mask},
-                mask.sum(-1).tolist())
-
-    def frames(self, samples, extractor):
-        return whisper_frames(samples, extractor)
-
-    def tokens_for_frames(self, frames):
-        return conv_tokens(frames)
 
     def component(self, name):
         # the encoder's own last projection (also inside PEFT's saved copy of the tower)

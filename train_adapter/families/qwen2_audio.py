@@ -10,28 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from transformers import (
-    Qwen2AudioConfig,
-    Qwen2AudioForConditionalGeneration,
-    Qwen2AudioProcessor,
-    WhisperFeatureExtractor,
-)
+from transformers import (Qwen2AudioConfig, Qwen2AudioForConditionalGeneration,
+                          Qwen2AudioProcessor, WhisperFeatureExtractor)
 from transformers.models.qwen2_audio.modeling_qwen2_audio import Qwen2AudioModel
 
 from manifests.audio import TARGET_SR
 
 from ..tiny import train_tokenizer
-from .base import (
-    HYP,
-    Family,
-    Parts,
-    active,
-    chat,
-    conv_tokens,
-    generation_ids,
-    template_words,
-    whisper_frames,
-)
+from .base import (HYP, Parts, WhisperAudio, active, chat, generation_ids,
+                   template_words)
 
 AUDIO = "<|audio_bos|><|AUDIO|><|audio_eos|>"
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>",
@@ -58,7 +45,7 @@ TINY_TEXT = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2
              "num_attention_heads": 4, "num_key_value_heads": 2}
 
 
-class Qwen2Audio(Family):
+class Qwen2Audio(WhisperAudio):
     name = "qwen2_audio"
     title = "Qwen2-Audio"
     model_types = ("qwen2_audio",)
@@ -66,28 +53,11 @@ class Qwen2Audio(Family):
     core_class = Qwen2AudioModel
     audio_markup = AUDIO
     audio_token = "<|AUDIO|>"
-    mask_key = "feature_attention_mask"
     styles = {"base": BASE, "instruct": INSTRUCT}
     audio_modules = ("audio_tower", "multi_modal_projector")
     unquantized = ("audio_tower", "multi_modal_projector")
     min_transformers = ((5, 16), "earlier versions add <|audio_bos|>/<|audio_eos|> around the "
                                  "audio themselves, so the prompts would carry them twice")
-
-    def feature_extractor(self, folder: Path):
-        return WhisperFeatureExtractor.from_pretrained(str(folder), local_files_only=True)
-
-    def features(self, extractor, audios):
-        out = extractor(audios, sampling_rate=TARGET_SR, padding="max_length",
-                        return_attention_mask=True, return_tensors="pt")
-        mask = out["attention_mask"]
-        return ({"input_features": out["input_features"], self.mask_key: mask},
-                mask.sum(-1).tolist())
-
-    def frames(self, samples, extractor):
-        return whisper_frames(samples, extractor)
-
-    def tokens_for_frames(self, frames):
-        return conv_tokens(frames)
 
     def default_style(self, folder):
         """Instruct when the checkpoint's chat template renders audio in ChatML turns (the
