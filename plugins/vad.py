@@ -4,18 +4,22 @@ Frames are classified as speech or not (webrtcvad on 30 ms frames, or Silero's s
 on 32 ms frames); a frame stays speech only if it carries sustained energy above the background
 (webrtcvad takes faint clicks for speech, and holds its flag past the speech's end). The frames
 are smoothed: pauses shorter than ``hangover`` are bridged, and bursts shorter than
-``min_speech`` (door slams) are dropped. The first and last speech then grow over adjacent hiss
-(an unvoiced /s/ or /x/ ending or starting the clip, which neither detector calls speech). The
-record is trimmed to the first and last speech, ``pad`` seconds either side, as a slice of its
-source: trimming does not change samples, so the record keeps pointing at its source file with a
-new offset and duration. The speech intervals go to ``record.speech`` (relative to the trimmed
-start) for later stages (chunk30 cuts at pauses, noise measures SNR over speech).
+``min_speech`` (door slams) are dropped. The outer edges are then held to the recording's own
+noise floor (over an audible background webrtcvad calls seconds of it speech), and the first and
+last speech grow over adjacent hiss (an unvoiced /s/ or /x/ ending or starting the clip, which
+neither detector calls speech). The record is trimmed to the first and last speech, ``pad``
+seconds either side, as a slice of its source: trimming does not change samples, so the record
+keeps pointing at its source file with a new offset and duration. The speech intervals go to
+``record.speech`` (relative to the trimmed start) for later stages (chunk30 cuts at pauses, noise
+measures SNR over speech).
 """
 from __future__ import annotations
 
 import importlib.util
 import warnings
-from typing import Iterator
+from collections.abc import Iterator
+from itertools import pairwise
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
@@ -44,11 +48,36 @@ SPEECH_RANGE_DB = 40.0
 QUIET_BACKGROUND_DB = 30.0
 # Unvoiced fricatives (/s/, /sh/, /x/, /f/) at a word's edge carry energy but no voicing: the
 # detectors miss them. The first and last speech grow, up to EXTEND_S, over adjacent frames whose
-# level above FRICATIVE_HZ stands FRICATIVE_MARGIN_DB over that band's background and holds most
-# of the frame's power: low-frequency rumble (an engine, a road) never grows the edges.
+# level above FRICATIVE_HZ stands FRICATIVE_MARGIN_DB over that band's floor, and at least as far
+# as the band below stands over its own floor: low-frequency rumble (an engine, a road) lifts the
+# band below the most and never grows the edges, while a hiss under cabin noise still does.
 EXTEND_S = 0.3
 FRICATIVE_HZ = 2500
 FRICATIVE_MARGIN_DB = 10.0
+# Edges against the noise floor. Over an audible background (cabin noise, a room's tone, a noisy
+# line: speech less than QUIET_BACKGROUND_DB over it) webrtcvad can call the whole recording
+# speech, clicks and all, and the background check is off there. So each outer edge is anchored
+# on the outermost stretch of at least EDGE_CORE_S where some band from EDGE_BANDS_HZ stands
+# EDGE_MARGIN_DB over that band's floor (its 10th-percentile frame: measured per band, a car's
+# rumble does not mask speech in the bands above it; nothing under 400 Hz counts, where rumble
+# and hum live). The detector's speech may reach past that stretch by up to EDGE_HANGOVER_S (a
+# word's weak end, which can sit within a few dB of cabin noise), or further where that speech
+# looks like quiet syllables (see _telling: cabin noise's own frames seldom stand 10 dB over the
+# floor, and webrtcvad flags noise either all through or in scattered frames that the hangover
+# joins up, not in a syllable rhythm); otherwise it is taking the background for speech, and the
+# edge goes back to the stretch, grown over at most EDGE_GROW_S of frames still EDGE_LOW_DB over
+# the floor. Chosen on the `tune` clips of bench/vad_edges.py, the demo corpus and the cases in
+# tests/test_stage_vad.py.
+EDGE_BANDS_HZ = (400, 1000, 2000, 4000)  # lower band edges; the last band runs to SR / 2
+EDGE_MARGIN_DB = 9.0
+EDGE_LOW_DB = 6.0
+EDGE_CORE_S = 0.12
+EDGE_HANGOVER_S = 0.4
+EDGE_GROW_S = 0.15
+EDGE_SYLLABLES = 0.1
+EDGE_SYLLABLE_DB = 12.0
+EDGE_RHYTHM = (0.25, 0.9)
+EDGE_CONTRAST_DB = 3.0
 
 _silero_model = None  # loaded once per process, on first use
 
@@ -56,7 +85,7 @@ _silero_model = None  # loaded once per process, on first use
 class Vad(Stage):
     name = "vad"
     summary = "trim leading/trailing non-speech, reject clips without speech (webrtcvad or silero)"
-    params = {
+    params: ClassVar[dict[str, Param]] = {
         "backend": Param("str", "webrtc", "speech detector: 'webrtc' (webrtcvad) or 'silero' "
                                           "(silero-vad, needs the 'silero' extra)",
                          choices=("webrtc", "silero")),
@@ -91,7 +120,7 @@ class Vad(Stage):
             start, end = max(0.0, start), min(item.duration, end)
             item.record.speech = speech
             n = len(item.audio)
-            if int(round(start * SR)) > 0 or int(round(end * SR)) < n:
+            if round(start * SR) > 0 or round(end * SR) < n:
                 item = item.slice(start, end)
             item.record.lineage.append(self.lineage(trim=[round(start, 3), round(end, 3)]))
             yield item
@@ -102,10 +131,11 @@ class Vad(Stage):
             flags, frame = _silero_flags(audio, SILERO_THRESHOLD[self.aggressiveness])
         else:
             flags, frame = _webrtc_flags(audio, self.aggressiveness)
-        total, high = subframe_levels(audio, len(flags), frame)
-        runs = smooth(flags & energetic(total, flags), frame / SR, self.hangover,
-                      self.min_speech)
-        return extend_edges(runs, fricative(total, high), frame / SR)
+        levels = subframe_levels(audio, len(flags), frame)
+        speech = flags & energetic(levels.total, flags)
+        runs = smooth(speech, frame / SR, self.hangover, self.min_speech)
+        runs = anchor_edges(runs, speech, above_floor(levels.bands), frame / SR)
+        return extend_edges(runs, fricative(levels.low, levels.high), frame / SR)
 
 
 def smooth(flags: np.ndarray, frame_s: float, hangover: float,
@@ -124,17 +154,36 @@ def smooth(flags: np.ndarray, frame_s: float, hangover: float,
             if e - s >= min_speech - 1e-9]
 
 
-def subframe_levels(audio: np.ndarray, n: int, frame: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per frame, the median over its quarter-frames of their power, whole band and above
-    ``FRICATIVE_HZ`` (dB; -inf for digital silence)."""
+class Levels(NamedTuple):
+    """Per frame, the median over its quarter-frames of their power (dB; -inf for digital
+    silence): a click filling one quarter does not lift it."""
+    total: np.ndarray  # the whole band
+    low: np.ndarray    # under FRICATIVE_HZ
+    high: np.ndarray   # from FRICATIVE_HZ up
+    bands: np.ndarray  # n x 4: from each of EDGE_BANDS_HZ to the next (the last to SR / 2)
+
+
+def subframe_levels(audio: np.ndarray, n: int, frame: int) -> Levels:
+    """The levels of the first ``n`` frames of ``frame`` samples."""
     sub = frame // SUBFRAMES
     parts = audio[:n * frame].astype(np.float64).reshape(n, frame)[:, :sub * SUBFRAMES]
-    spectra = np.abs(np.fft.rfft(parts.reshape(n, SUBFRAMES, sub), axis=2)) ** 2
+    spectra = np.fft.rfft(parts.reshape(n * SUBFRAMES, sub), axis=1)
+    power = spectra.real ** 2 + spectra.imag ** 2
+    # One FFT serves all the levels: pick[k, j] = 1 where bin k counts towards level j.
+    pick = np.zeros((power.shape[1], 3 + len(EDGE_BANDS_HZ)))
     cut = int(np.ceil(FRICATIVE_HZ * sub / SR))
+    pick[:, 0], pick[:cut, 1], pick[cut:, 2] = 1, 1, 1
+    starts = [int(np.ceil(hz * sub / SR)) for hz in EDGE_BANDS_HZ] + [power.shape[1]]
+    for j, (lo, hi) in enumerate(pairwise(starts)):
+        pick[lo:hi, 3 + j] = 1
+    if not n:
+        return Levels(*(np.zeros(0),) * 3, np.zeros((0, len(EDGE_BANDS_HZ))))
+    quarters = (power @ pick).reshape(n, SUBFRAMES, pick.shape[1])
+    # The median of the four quarters (SUBFRAMES): the mean of the middle two.
+    middle = (quarters.sum(axis=1) - quarters.max(axis=1) - quarters.min(axis=1)) / 2
     with np.errstate(divide="ignore"):
-        total = 10 * np.log10(np.median(spectra.sum(axis=2), axis=1))
-        high = 10 * np.log10(np.median(spectra[:, :, cut:].sum(axis=2), axis=1))
-    return total, high
+        levels = 10 * np.log10(middle)
+    return Levels(levels[:, 0], levels[:, 1], levels[:, 2], levels[:, 3:])
 
 
 def _floor(db: np.ndarray) -> float | None:
@@ -156,13 +205,69 @@ def energetic(total: np.ndarray, flags: np.ndarray) -> np.ndarray:
     return total > threshold
 
 
-def fricative(total: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """Frames holding a sustained hiss above ``FRICATIVE_HZ`` (see EXTEND_S): that band stands
-    out of its background and carries at least half the frame's power."""
-    floor = _floor(high)
-    if floor is None:
-        return np.zeros(len(total), dtype=bool)
-    return (high > floor + FRICATIVE_MARGIN_DB) & (high > total - 3.0)
+def over_floor(level: np.ndarray) -> np.ndarray:
+    """How far (dB) each frame stands over the floor of ``level`` (-inf where it has none)."""
+    floor = _floor(level)
+    return level - floor if floor is not None else np.full(len(level), -np.inf)
+
+
+def fricative(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Frames holding a hiss above ``FRICATIVE_HZ`` (see EXTEND_S): that band stands
+    FRICATIVE_MARGIN_DB over its floor, and at least as far as the band below stands over its
+    own. Rumble and voicing lift the band below the most; measured against each band's floor, a
+    hiss still shows under cabin noise, whose rumble holds most of every frame's power."""
+    rise = over_floor(high)
+    return (rise > FRICATIVE_MARGIN_DB) & (rise >= over_floor(low))
+
+
+def above_floor(bands: np.ndarray) -> np.ndarray:
+    """Per frame, how far (dB) it stands over the floor in the band where it stands highest."""
+    out = np.full(len(bands), -np.inf)
+    for level in bands.T:
+        out = np.maximum(out, over_floor(level))
+    return out
+
+
+def anchor_edges(runs: list[list[float]], speech: np.ndarray, above: np.ndarray,
+                 frame_s: float) -> list[list[float]]:
+    """Hold the outer edges of ``runs`` to the outermost clear speech (see EDGE_MARGIN_DB);
+    ``speech``: the detector's frames, ``above``: ``above_floor`` of the frames."""
+    clear = np.concatenate(([False], speech & (above > EDGE_MARGIN_DB), [False]))
+    starts_ends = np.flatnonzero(np.diff(clear.astype(np.int8)))
+    core = int(np.ceil(EDGE_CORE_S / frame_s - 1e-9))
+    spans = [(a, b) for a, b in zip(starts_ends[::2], starts_ends[1::2]) if b - a >= core]
+    if not runs or not spans:
+        return runs
+    reach, grow = round(EDGE_HANGOVER_S / frame_s), round(EDGE_GROW_S / frame_s)
+    low = above > EDGE_LOW_DB
+    first, last = int(spans[0][0]), int(spans[-1][1])
+    start = min(round(runs[0][0] / frame_s), first)
+    end = max(round(runs[-1][1] / frame_s), last)
+    if first - start > reach and not _telling(speech[start:first], above[start:first]):
+        start = first
+        while first - start < grow and start > 0 and low[start - 1]:
+            start -= 1
+    if end - last > reach and not _telling(speech[last:end], above[last:end]):
+        end = last
+        while end - last < grow and end < len(low) and low[end]:
+            end += 1
+    lo, hi = round(start * frame_s, 3), round(end * frame_s, 3)
+    return [[max(s, lo), min(e, hi)] for s, e in runs if e > lo and s < hi]
+
+
+def _telling(speech: np.ndarray, above: np.ndarray) -> bool:
+    """Whether the detector's speech in this stretch looks like speech, not like background it
+    took for speech: quiet syllables (EDGE_SYLLABLES of it EDGE_SYLLABLE_DB over the floor), or a
+    syllable rhythm (it flags between EDGE_RHYTHM of the stretch, and what it flags stands
+    EDGE_CONTRAST_DB over what it leaves out, by the median)."""
+    flagged = int(speech.sum())
+    if not flagged:
+        return False
+    if (speech & (above > EDGE_SYLLABLE_DB)).sum() >= EDGE_SYLLABLES * flagged:
+        return True
+    lo, hi = EDGE_RHYTHM
+    return (lo <= flagged / len(speech) <= hi and
+            float(np.median(above[speech]) - np.median(above[~speech])) >= EDGE_CONTRAST_DB)
 
 
 def extend_edges(runs: list[list[float]], grow: np.ndarray,
@@ -170,8 +275,8 @@ def extend_edges(runs: list[list[float]], grow: np.ndarray,
     """Move the first start back and the last end on over up to ``EXTEND_S`` of ``grow`` frames."""
     if not runs:
         return runs
-    limit = int(round(EXTEND_S / frame_s))
-    first, last = int(round(runs[0][0] / frame_s)), int(round(runs[-1][1] / frame_s))
+    limit = round(EXTEND_S / frame_s)
+    first, last = round(runs[0][0] / frame_s), round(runs[-1][1] / frame_s)
     back = 0
     while back < limit and first - back > 0 and grow[first - back - 1]:
         back += 1

@@ -1,5 +1,6 @@
 """vad stage: trimming to speech ± pad as a slice of the source, speech intervals, rejections,
 and the edges of real-like recordings (faint clicks, unvoiced fricatives, rumble)."""
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +91,7 @@ def test_short_pauses_are_bridged_long_pauses_are_kept(tmp_path):
 
 
 def _gaps(intervals):
-    return [b[0] - a[1] for a, b in zip(intervals, intervals[1:])]
+    return [b[0] - a[1] for a, b in pairwise(intervals)]
 
 
 def test_smoothing_bridges_pauses_and_drops_clicks():
@@ -228,8 +229,9 @@ def test_hiss_grows_the_edges_and_rumble_does_not():
     s = hiss(0.5, 0.01, seed=8)
     audio = np.concatenate([room(1.0, 8), body, s, rumble, room(1.0, 9)])
     n = len(audio) // WEBRTC_FRAME
-    grow = fricative(*subframe_levels(audio, n, WEBRTC_FRAME))
-    frames = lambda a, b: slice(int(a * SR) // WEBRTC_FRAME, int(b * SR) // WEBRTC_FRAME)  # noqa
+    levels = subframe_levels(audio, n, WEBRTC_FRAME)
+    grow = fricative(levels.low, levels.high)
+    frames = lambda a, b: slice(int(a * SR) // WEBRTC_FRAME, int(b * SR) // WEBRTC_FRAME)
     assert grow[frames(2.05, 2.45)].all()       # the hiss, but its faded ends
     assert not grow[frames(2.5, 3.0)].any()     # the rumble
     assert not grow[frames(3.05, 4.0)].any()    # the room
@@ -291,3 +293,108 @@ def test_cabin_noise_does_not_cut_quiet_speech_at_the_end(clip, snr_db):
     # detected speech plus pad) must still hold all the speech found in the clean recording
     assert detected[-1][1] + vad.pad >= clean[-1][1], (clean[-1], detected[-1])
     assert detected[0][0] - vad.pad <= clean[0][0], (clean[0], detected[0])
+
+
+# Issue 12, over an audible background: cabin noise, where webrtcvad calls everything speech.
+
+def voiced(seconds: float, seed: int, rms: float = 0.1) -> np.ndarray:
+    """A string of vowels: harmonics of a gliding f0 (120-195 Hz) under a syllable-rate envelope
+    that never falls below a fifth of its peak, so every sample of it is speech (-20 dBFS)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    f0 = 120 + 60 * rng.random() + 15 * np.sin(2 * np.pi * 0.8 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / SR
+    x = sum(np.sin(k * phase) / k for k in range(1, 16))
+    x = x * (0.6 + 0.4 * np.sin(2 * np.pi * (3.5 + rng.random()) * t))
+    return (x / np.sqrt(np.mean(x ** 2)) * rms).astype(np.float32)
+
+
+def in_cabin(clean: np.ndarray, speech, snr_db: float = 10.0) -> np.ndarray:
+    """``clean`` under the first bundled car-cabin recording, ``snr_db`` under the speech."""
+    from plugins.noise import bundled_noise_dir, mix, noise_files, noise_segment
+
+    path, length = noise_files(bundled_noise_dir())[0]
+    return mix(clean, noise_segment(path, 0.0, len(clean), length), snr_db, speech)[0]
+
+
+def test_cabin_noise_around_speech_is_trimmed():
+    """2 s of speech with 2 s of cabin noise either side (10 dB under it): webrtcvad calls the
+    noise speech to the clip's ends; the edges now hold to the speech. They may reach out by the
+    growth over frames still EDGE_LOW_DB over the floor (EDGE_GROW_S) and a frame, never in."""
+    from plugins.vad import EDGE_GROW_S
+
+    clean = np.zeros(6 * SR, np.float32)
+    clean[2 * SR:4 * SR] = voiced(2.0, seed=20)
+    audio = in_cabin(clean, [[2.0, 4.0]])
+    flags, frame = _webrtc_flags(audio, 2)
+    raw = smooth(flags, frame / SR, 0.3, 0.1)
+    assert raw[0][0] < 1.0 and raw[-1][1] > 5.0, "the defect: the noise is taken for speech"
+    speech = Vad().detect(audio)
+    assert 2.0 - EDGE_GROW_S - 0.035 <= speech[0][0] <= 2.0 + 0.035
+    assert 4.0 - 0.035 <= speech[-1][1] <= 4.0 + EDGE_GROW_S + 0.035
+
+
+def test_word_final_fricative_under_cabin_noise_is_speech(tmp_path):
+    """1.5 s of vowels ending in a 0.25 s /s/ (15 dB under them) under cabin noise 10 dB under
+    the speech: the hiss holds less than half of each frame's power (the engine's rumble holds
+    the rest), so asking that it hold most of it, as the fricative test did, missed it; each band
+    against its own floor, it stands out."""
+    from plugins.vad import WEBRTC_FRAME, fricative, subframe_levels
+
+    body = voiced(1.5, seed=21)
+    s = hiss(0.25, float(np.sqrt(np.mean(body ** 2))) * 10 ** (-15 / 20), seed=22)
+    clean = np.zeros(4 * SR, np.float32)
+    clean[SR:int(2.5 * SR)] = body
+    clean[int(2.5 * SR):int(2.75 * SR)] = s
+    audio = in_cabin(clean, [[1.0, 2.75]])
+    noise = (audio - clean)[int(2.5 * SR):int(2.75 * SR)]
+    assert np.mean(s ** 2) < np.mean(noise ** 2), "the construction: the hiss is under the noise"
+    levels = subframe_levels(audio, len(audio) // WEBRTC_FRAME, WEBRTC_FRAME)
+    inside = slice(int(2.53 * SR) // WEBRTC_FRAME, int(2.72 * SR) // WEBRTC_FRAME)  # not its fades
+    assert fricative(levels.low, levels.high)[inside].all()
+    # Through the stage, the issue's goals: at most 20 ms of speech cut (here: within a frame),
+    # at most 100 ms of non-speech kept beyond the pad (here: none).
+    speech = Vad(pad=0.0).detect(audio)
+    assert 2.75 - 0.035 <= speech[-1][1] <= 2.75 + 0.1
+    assert 1.0 - 0.1 <= speech[0][0] <= 1.0 + 0.035
+    [out] = run(Vad(pad=0.0), item_from(tmp_path, audio))
+    assert out.record.offset + out.duration >= 2.75 - 0.035
+
+
+def test_curate_run_vad_trims_cabin_noise_to_the_speech(tmp_path):
+    """Through `curate run --plugins vad`: 2 s of speech between 3 s stretches of cabin noise
+    (10 dB under it) is trimmed to the speech +- pad, reaching out by no more than EDGE_GROW_S
+    and a frame (see test_cabin_noise_around_speech_is_trimmed)."""
+    from plugins.vad import EDGE_GROW_S
+    from tests.cli import ok
+
+    clean = np.zeros(8 * SR, np.float32)
+    clean[3 * SR:5 * SR] = voiced(2.0, seed=23)
+    path = write(tmp_path / "cabin.wav", in_cabin(clean, [[3.0, 5.0]]))
+    write_manifest(tmp_path / "in.jsonl", [Record(id="cabin", audio=path, duration=8.0,
+                                                  text="打开空调")])
+    ok(["run", str(tmp_path / "in.jsonl"), "--plugins", "vad", "--out", str(tmp_path / "run"),
+        "--workers", "1"])
+    [rec] = read_manifest(tmp_path / "run" / "manifest.jsonl")
+    assert 3.0 - 0.2 - EDGE_GROW_S - 0.035 <= rec.offset <= 3.0 - 0.2 + 0.035
+    assert 5.0 + 0.2 - 0.035 <= rec.offset + rec.duration <= 5.0 + 0.2 + EDGE_GROW_S + 0.035
+
+
+def test_quiet_syllables_before_the_speech_are_kept():
+    """Four quiet syllables (0.12 s each, 0.12 s apart, as loud as the background: white noise
+    20 dB under the speech that follows) lead into 1 s of speech. They stand less than
+    EDGE_MARGIN_DB clear of the noise and reach further than EDGE_HANGOVER_S ahead of the clear
+    speech, but webrtcvad flags them in their rhythm: trust it, they are speech."""
+    from plugins.vad import EDGE_HANGOVER_S
+
+    noise_rms = 0.01
+    audio = np.random.default_rng(30).normal(0, noise_rms, 5 * SR).astype(np.float32)
+    for k in range(4):
+        at = int((1.0 + 0.24 * k) * SR)
+        audio[at:at + int(0.12 * SR)] += voiced(0.12, seed=31 + k, rms=noise_rms)
+    loud = 1.0 + 0.24 * 4
+    audio[int(loud * SR):int((loud + 1.0) * SR)] += voiced(1.0, seed=35)
+    assert loud - 1.0 > EDGE_HANGOVER_S  # the construction: far enough to be cut if untrusted
+    speech = Vad().detect(audio)
+    assert 1.0 - 0.035 <= speech[0][0] <= 1.0 + 0.035
+    assert speech[-1][1] >= loud + 1.0 - 0.035

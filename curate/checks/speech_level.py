@@ -23,7 +23,7 @@ def intervals_mask(n: int, intervals) -> np.ndarray:
     """A per-sample boolean mask, True inside ``[[start, end], ...]`` (seconds)."""
     mask = np.zeros(n, dtype=bool)
     for start, end in intervals:
-        mask[max(0, int(round(start * SR))):min(n, int(round(end * SR)))] = True
+        mask[max(0, round(start * SR)):min(n, round(end * SR))] = True
     return mask
 
 
