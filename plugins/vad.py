@@ -186,9 +186,21 @@ def subframe_levels(audio: np.ndarray, n: int, frame: int) -> Levels:
     return Levels(levels[:, 0], levels[:, 1], levels[:, 2], levels[:, 3:])
 
 
+def percentile(values: np.ndarray, q: float) -> float:
+    """``np.percentile(values, q)`` (its linear method, equal but for the last bits of rounding)
+    by a partial sort: the VAD takes a dozen percentiles of every clip, and np.percentile's own
+    overhead was a quarter of its time."""
+    rank = (values.size - 1) * q / 100
+    lo = int(rank)
+    hi = min(lo + 1, values.size - 1)
+    part = np.partition(values, (lo, hi))
+    a, b, t = float(part[lo]), float(part[hi]), rank - lo
+    return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
+
+
 def _floor(db: np.ndarray) -> float | None:
     audible = db[np.isfinite(db)]
-    return float(np.percentile(audible, FLOOR_PERCENTILE)) if audible.size else None
+    return percentile(audible, FLOOR_PERCENTILE) if audible.size else None
 
 
 def energetic(total: np.ndarray, flags: np.ndarray) -> np.ndarray:
@@ -196,7 +208,7 @@ def energetic(total: np.ndarray, flags: np.ndarray) -> np.ndarray:
     voiced = flags & np.isfinite(total)
     if not voiced.any():
         return np.zeros(len(flags), dtype=bool)
-    loud = float(np.percentile(total[voiced], 90))
+    loud = percentile(total[voiced], 90)
     threshold = loud - SPEECH_RANGE_DB
     quiet = total[~flags & np.isfinite(total)]  # digital silence is no background to measure
     floor = _floor(quiet if quiet.size >= MIN_BACKGROUND_FRAMES else total)
@@ -292,10 +304,11 @@ def _webrtc_flags(audio: np.ndarray, aggressiveness: int) -> tuple[np.ndarray, i
     import webrtcvad  # a C extension; imported where used so module import stays light
 
     vad = webrtcvad.Vad(aggressiveness)
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    pcm = memoryview((np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes())
     step = WEBRTC_FRAME * 2  # bytes per frame
-    flags = np.array([vad.is_speech(pcm[i:i + step], SR)
-                      for i in range(0, len(pcm) - step + 1, step)], dtype=bool)
+    is_speech = vad.is_speech   # a frame at a time: the loop's own cost is most of it
+    flags = np.fromiter((is_speech(pcm[i:i + step], SR)
+                         for i in range(0, len(pcm) - step + 1, step)), dtype=bool)
     return flags, WEBRTC_FRAME
 
 

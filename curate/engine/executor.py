@@ -153,13 +153,22 @@ def _watch_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _decode(item: Item, stats: StageStats) -> None:
+def _load(rec: Record):
+    """The record's audio, or the AudioError that says why not (run on the decode thread)."""
+    try:
+        return load(rec.audio, rec.offset, rec.duration)
+    except AudioError as e:
+        return e
+
+
+def _decode(item: Item, stats: StageStats, loading=None) -> None:
+    """Decode ``item`` (``loading``: its audio already being read, a Future of :func:`_load`);
+    the time counted is what the stages waited for it."""
     t0 = time.perf_counter()
     rec = item.record
-    try:
-        audio = load(rec.audio, rec.offset, rec.duration)
-    except AudioError as e:
-        item.reject("decode", e.reason)
+    audio = _load(rec) if loading is None else loading.result()
+    if isinstance(audio, AudioError):
+        item.reject("decode", audio.reason)
     else:
         if not np.isfinite(audio).all():
             item.reject("decode", "corrupt_audio")
@@ -184,15 +193,43 @@ def _count_out(it: Item, stats: StageStats) -> None:
         stats.seconds_out += it.duration
 
 
+READ_AHEAD = 4   # records decoded ahead of the stages, on the decode thread
+_decoder = None  # that thread (made on first use, in the process that decodes)
+
+
+def _forget_decoder() -> None:
+    global _decoder
+    _decoder = None   # a forked worker has the object but not its thread
+
+
+os.register_at_fork(after_in_child=_forget_decoder)
+
+
 def _decoded(stream: Iterator[Item], stats: dict, rejected: list[Item]) -> Iterator[Item]:
-    """Decode items that have no audio yet; set aside those that fail."""
-    for it in stream:
-        if it.audio is None:
-            _decode(it, stats.setdefault("decode", StageStats()))
+    """Decode items that have no audio yet; set aside those that fail. The next READ_AHEAD
+    records are read on a thread of the worker (the decoders and the resampler release the GIL)
+    while the stages work on this one; the items come out in their order, as without it."""
+    global _decoder
+    if _decoder is None:
+        from concurrent.futures import ThreadPoolExecutor
+        _decoder = ThreadPoolExecutor(1, thread_name_prefix="curate-decode")
+    decode = stats.setdefault("decode", StageStats())
+    window: deque = deque()
+
+    def finish(it: Item, loading) -> Iterator[Item]:
+        if loading is not None:
+            _decode(it, decode, loading)
             if it.rejected:
                 rejected.append(it)
-                continue
+                return
         yield it
+
+    for it in stream:
+        window.append((it, _decoder.submit(_load, it.record) if it.audio is None else None))
+        if len(window) > READ_AHEAD:
+            yield from finish(*window.popleft())
+    while window:
+        yield from finish(*window.popleft())
 
 
 def _staged(key: str, stage: Stage, upstream: Iterator[Item], ctx: Context, stats: dict,
@@ -339,10 +376,17 @@ def _run_shard(index: int, items: list[Item]) -> dict:
             _count_out(it, write)
             it.audio = None
             kept.append(it)
+        t0 = time.perf_counter()
+        audio.flush()   # the shard is finished only once its audio is on disk
+        write.time += time.perf_counter() - t0
         for it in rejected + kept:
             out.write(it)
         return out.commit({key: st.to_json() for key, st in stats.items()})
     except BaseException:
+        try:
+            audio.flush()   # nothing may still be writing into the run once the shard is given up
+        except BaseException:  # noqa: BLE001 - the first error is the one raised
+            pass
         out.abort()
         raise
 

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -47,29 +48,63 @@ def audio_name(record_id: str) -> str:
 
 
 class AudioStore:
-    """Writes the audio a stage changed, once, in the worker; the record then points at it."""
+    """Writes the audio a stage changed, once, in the worker; the record then points at it.
+
+    The FLAC encoding and the write run on a thread of the worker (libsndfile and the file write
+    release the GIL), so they overlap the next records' decoding and stages: at most
+    ``IN_FLIGHT`` clips wait, and :meth:`flush` waits for all of them, raising the first error
+    (a full disk, a read-only folder) as the write itself would have. A shard is committed only
+    after its flush, so a finished shard's audio is all on disk."""
+
+    IN_FLIGHT = 4
 
     def __init__(self, out_dir: Path) -> None:
         self.dir = Path(out_dir) / "audio"
+        self._pool = None            # made on first use, in the process that writes
+        self._pid = 0
+        self._pending: deque = deque()
 
     def store(self, item: Item) -> None:
         if not item.changed:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / audio_name(item.record.id)
-        flac = io.BytesIO()  # encoded in memory, so a write error is Python's, naming the file
-        sf.write(flac, np.clip(item.audio, -1.0, 1.0), SR, format="FLAC", subtype="PCM_16")
-        try:
-            path.write_bytes(flac.getbuffer())
-        except OSError as e:
-            path.unlink(missing_ok=True)  # part-written
-            if e.filename is None:
-                e.filename = str(path)
-            raise
+        if self._pool is None or self._pid != os.getpid():   # a forked copy has no thread
+            from concurrent.futures import ThreadPoolExecutor
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="curate-audio")
+            self._pid = os.getpid()
+            self._pending.clear()
+        # a copy the thread owns: the caller frees item.audio as soon as this returns
+        self._pending.append(self._pool.submit(_write_flac, path, np.clip(item.audio, -1, 1)))
+        while len(self._pending) > self.IN_FLIGHT:
+            self._pending.popleft().result()
         rec = item.record
         rec.audio, rec.offset, rec.duration = str(path.resolve()), 0.0, len(item.audio) / SR
         rec.sample_rate, rec.channels = SR, 1
         item.changed = False
+
+    def flush(self) -> None:
+        """Wait for every clip given so far; the first write error is raised (after all)."""
+        error = None
+        while self._pending:
+            try:
+                self._pending.popleft().result()
+            except BaseException as e:  # noqa: BLE001 - re-raised below, after the rest
+                error = error or e
+        if error is not None:
+            raise error
+
+
+def _write_flac(path: Path, audio: np.ndarray) -> None:
+    flac = io.BytesIO()  # encoded in memory, so a write error is Python's, naming the file
+    sf.write(flac, audio, SR, format="FLAC", subtype="PCM_16")
+    try:
+        path.write_bytes(flac.getbuffer())
+    except OSError as e:
+        path.unlink(missing_ok=True)  # part-written
+        if e.filename is None:
+            e.filename = str(path)
+        raise
 
 
 def shard_dir(out_dir: Path, index: int) -> Path:
