@@ -35,12 +35,20 @@ def run(
         help="Input audio per shard, the unit of parallel work and of resuming (merge30's windows "
              "never span two shards; with merge30.group_by a shard is cut only where the field's "
              "value changes, so a group is never split).")] = 0.5,
+    no_sensitive: Annotated[bool, typer.Option(
+        "--no-sensitive", help="Run without the personal-data guard. A pipeline that names no "
+                               "sensitive stage gets one (phone numbers, IDs, plates, cards, "
+                               "addresses go to eval_only.jsonl, never to manifest.jsonl); "
+                               "this flag leaves it out, and whatever the texts hold is kept "
+                               "for training.")] = False,
 ) -> None:
     """Run curation stages over a dataset into a run directory.
 
     Example: curate run demo --plugins vad,short,chunk30,merge30,noise --set noise.snr=5:15
 
-    The run directory holds manifest.jsonl (kept), eval_only.jsonl (sensitive),
+    Personal data first: the sensitive stage runs in every pipeline that does not name it
+    (--no-sensitive turns that off). The run directory holds manifest.jsonl (kept),
+    eval_only.jsonl (sensitive),
     rejected.jsonl (with reason and stage), audio/ (audio the run changed) and run.json.
     A run interrupted at any point leaves no run.json; rerunning the same command resumes it,
     reusing every finished shard, with the same output bytes. Rerunning a complete run says so; a different job in a complete --out is an error
@@ -68,10 +76,13 @@ def run(
             names = [n.strip() for n in plugins.split(",") if n.strip()]
         for stage, params in discovery.parse_sets(set_ or []).items():
             settings.setdefault(stage, {}).update(params)
-        stages = discovery.build_stages(names, settings)
+        stages = discovery.build_stages(names, settings, guard=not no_sensitive)
     except (RegistryError, ParamError, lifecycle.RunDirError) as e:
         console.print(f"[red]error:[/] {escape(e)}", soft_wrap=True)
         raise typer.Exit(2)
+    if no_sensitive and not any(s.text_guard for s in stages):
+        console.print("[yellow]warning:[/] --no-sensitive: no stage looks for personal data; "
+                      "records holding it stay in manifest.jsonl (training data)")
     seed = seed if seed is not None else int(options.get("seed", 0))
     workers = workers or os.cpu_count() or 1
     if engine not in ("local", "ray"):

@@ -161,7 +161,8 @@ def test_a_clean_or_unknown_id_is_refused_with_the_reason(noisy_run):
 def test_a_copy_whose_twin_is_not_in_the_run_says_so(noisy_run, tmp_path):
     # the noisy copies alone (a subset someone made of an augmented run) run again: no twin;
     # utt1#noise cut to 0.5 s, which short rejects
-    copies = [r for r in _records(noisy_run).values() if r.id.endswith("#noise")]
+    copies = sorted((r for r in _records(noisy_run).values() if r.id.endswith("#noise")),
+                    key=lambda r: r.id)
     copies[1].duration = 0.5
     write_manifest(tmp_path / "noisy.jsonl", copies)
     run = tmp_path / "run"

@@ -79,8 +79,9 @@ def test_a_complete_check_is_reused(demo_qc):
 def test_a_run_directory_is_checked_where_it_was_not(tmp_path):
     run = tmp_path / "run"
     res = CliRunner().invoke(app, ["run", "demo", "--plugins", "short,merge30", "--out", str(run),
-                                   "--workers", "1"])
+                                   "--workers", "1", "--no-sensitive"])
     assert res.exit_code == 0, res.output
+    assert "--no-sensitive: no stage looks for personal data" in " ".join(res.output.split())
     res = invoke(run)
     assert res.exit_code == 0, res.output
     report = json.loads((run / "qc.json").read_text())

@@ -67,7 +67,9 @@ def test_third_party_stage_is_listed_and_runs(plugin_site, manifest, tmp_path):
     assert len(kept) == 40 and all(r.text.endswith("？") for r in kept)
     assert kept[0].lineage == [{"stage": "shout", "mark": "？", "delay": 0.0}]
     info = json.loads((out / "run.json").read_text())
-    assert info["stages"] == [{"name": "shout", "params": {"mark": "？", "delay": 0.0}}]
+    # the personal-data guard every pipeline gets when it names none, after the last stage
+    assert [s["name"] for s in info["stages"]] == ["shout", "sensitive"]
+    assert info["stages"][0] == {"name": "shout", "params": {"mark": "？", "delay": 0.0}}
 
 
 @pytest.mark.parametrize("args, message", [

@@ -68,16 +68,22 @@ def test_every_transcript_survives_exactly_once(runs):
         assert row["reason"] and row["stage"], row["id"]
         rejected[row["id"]] = row
     assert set(rejected) <= {r.id for r in demo}   # whole input records, none split or merged
-    assert not list(read_manifest(base / "w1" / "eval_only.jsonl"))   # no sensitive stage ran
     kept = list(read_manifest(base / "w1" / "manifest.jsonl"))
-    sources = [part["id"] for r in kept for part in r.extra.get("parts") or [{"id": r.id}]]
+    held = list(read_manifest(base / "w1" / "eval_only.jsonl"))   # the guard ran by default
+    def parts(rows):
+        return [part["id"] for r in rows for part in r.extra.get("parts") or [{"id": r.id}]]
+    sources = parts(kept) + parts(held)
     whole = [s.split("#")[0] for s in sources]
     assert len(set(sources)) == len(sources)       # no piece in two windows
     assert sorted(set(whole)) == sorted(r.id for r in demo if r.id not in rejected)
-    # the windows, in order, spell the surviving transcripts, in source order: a transcript
-    # missing, copied or moved breaks the equality (merge30's joiner adds only spaces)
-    assert "".join(r.text for r in kept).replace(" ", "") == \
-        "".join(r.text for r in demo if r.id not in rejected).replace(" ", "")
+    # the planted personal data is held out, and nothing else is
+    sensitive = {i for k, ids in PLANTED.items() if k.startswith("sensitive_") for i in ids}
+    assert {s.split("#")[0] for s in parts(held)} == sensitive - set(rejected)
+    # each file's windows, in order, spell its surviving transcripts, in source order: a
+    # transcript missing, copied or moved breaks the equality (merge30's joiner adds only spaces)
+    for rows, ids in ((kept, set(whole) - sensitive), (held, sensitive)):
+        assert "".join(r.text for r in rows).replace(" ", "") == "".join(
+            r.text for r in demo if r.id in ids and r.id not in rejected).replace(" ", "")
 
 
 def test_merged_windows_hold_their_parts(runs):
@@ -130,9 +136,11 @@ def test_accounting_balances_and_workers_do_not_change_output(runs):
     for name in ("manifest.jsonl", "eval_only.jsonl", "rejected.jsonl"):
         assert (base / "w1" / name).read_bytes() == (base / "w2" / name).read_bytes()
     assert info1["accounting"] == info2["accounting"]
-    assert [s["name"] for s in info1["stages"]] == PIPELINE.split(",")
+    # the personal-data guard, before each stage that rewrites texts and after the last
+    ran = "vad,short,sensitive,chunk30,sensitive,merge30,noise,sensitive".split(",")
+    assert [s["name"] for s in info1["stages"]] == ran
     assert "numpy" in info1["versions"] and len(info1["input_fingerprint"]) == 64
-    stages = [f"{i}:{name}" for i, name in enumerate(PIPELINE.split(","))]
+    stages = [f"{i}:{name}" for i, name in enumerate(ran)]
     assert list(info1["per_stage"]) == ["decode", *stages, "write"]
     # each stage is timed alone (without the work upstream of it), in one process with one
     # worker: the times are disjoint parts of the run's, up to their rounding to 1 ms

@@ -79,7 +79,8 @@ def test_same_job_is_complete_another_is_an_error_naming_what_differs(manifest, 
     code, said = curate("run", manifest, "--plugins", "short,merge30", "--seed", 7, "--out", out)
     assert code == 2
     assert f"{out} holds a complete run of another job" in said
-    assert "stages short → short,merge30" in said and "seed 0 → 7" in said and "--force" in said
+    assert "stages short,sensitive → short,sensitive,merge30,sensitive" in said
+    assert "seed 0 → 7" in said and "--force" in said
     code, said = curate("run", manifest, "--plugins", "short", "--set", "short.min=1.3",
                         "--out", out)
     assert code == 2 and "short.min 1.0 → 1.3" in said and "seed" not in said
@@ -88,7 +89,8 @@ def test_same_job_is_complete_another_is_an_error_naming_what_differs(manifest, 
                         "--force", "--workers", 1)
     assert code == 0, said
     info = json.loads((out / "run.json").read_text())
-    assert [s["name"] for s in info["stages"]] == ["short", "merge30"] and info["seed"] == 7
+    assert [s["name"] for s in info["stages"]] == ["short", "sensitive", "merge30", "sensitive"]
+    assert info["seed"] == 7
 
 
 def test_another_input_is_a_different_job(manifest, tmp_path):
@@ -104,7 +106,7 @@ def test_qc_out_holding_another_job_is_an_error(manifest, tmp_path):
     out = tmp_path / "o"
     assert curate("run", manifest, "--plugins", "short", "--out", out, "--workers", 1)[0] == 0
     code, said = curate("qc", manifest, "--out", out)
-    assert code == 2 and "stages short → qc,sensitive" in said
+    assert code == 2 and "stages short,sensitive → qc,sensitive" in said
     assert not (out / "report.html").exists()
 
 

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from curate.cli import app
 from manifests import read_manifest, write_manifest
 from manifests.rundir import RunDirError, open_run, sha256_of
+from curate.checks.pii import find
 
 DEMO = Path(__file__).resolve().parents[1] / "curate" / "demo" / "manifest.jsonl"
 runner = CliRunner()
@@ -18,8 +19,9 @@ runner = CliRunner()
 def run(tmp_path_factory):
     """A complete run of ten short labelled demo clips, with Base1 hyps, two of them eval-only."""
     folder = tmp_path_factory.mktemp("readers")
+    # records holding no personal data: the two eval-only ones are made so by hand
     records = [r for r in read_manifest(DEMO) if 1.0 < r.duration < 8 and r.text and r.hyp
-               and not r.tags][:10]
+               and not r.tags and not find(r.text) and not find(r.hyp)][:10]
     for r in records[:2]:
         r.split = "eval_only"
     write_manifest(folder / "input.jsonl", records)

@@ -131,7 +131,7 @@ def test_repeated_input_rows_are_counted_in_records_in(tmp_path):
     assert "records 5 in = 3 kept + 0 eval_only + 2 rejected" in output
     # and the stage table says where they went
     per_stage = json.loads((out / "run.json").read_text())["per_stage"]
-    assert list(per_stage) == ["input", "decode", "0:gain", "write"]
+    assert list(per_stage) == ["input", "decode", "0:gain", "1:sensitive", "write"]
     assert {k: per_stage["input"][k] for k in ("records_in", "records_out", "records_dropped",
                                                 "reasons")} == {
         "records_in": 5, "records_out": 3, "records_dropped": 2, "reasons": {"duplicate_id": 2}}

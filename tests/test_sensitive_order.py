@@ -78,17 +78,25 @@ def test_a_number_cut_between_two_windows_is_read_whole_first(tmp_path):
 
 
 @pytest.mark.parametrize("order, expected", [
-    ("vad,short", "vad,short"),                                        # nothing rewrites texts
+    ("vad,short", "vad,short,sensitive"),             # none named: the default guard, once
     ("vad,sensitive,short,merge30", "vad,sensitive,short,merge30,sensitive"),
     ("vad,short,merge30,sensitive", "vad,short,sensitive,merge30,sensitive"),
     ("sensitive,chunk30,merge30,noise", "sensitive,chunk30,sensitive,merge30,noise,sensitive"),
-    ("chunk30,merge30", "chunk30,merge30"),                            # no guard asked for
+    ("chunk30,merge30", "sensitive,chunk30,sensitive,merge30,sensitive"),   # none named
     ("vad,chunk30,sensitive,merge30,sensitive",
      "vad,sensitive,chunk30,sensitive,merge30,sensitive"),
 ])
 def test_build_stages_adds_the_readings_the_order_leaves_out(order, expected):
     names = order.split(",")
-    settings = {"sensitive": {"kinds": "phone,id"}} if "sensitive" in names else {}
+    settings = {"sensitive": {"kinds": "phone,id"}}   # also for the guard added by default
     stages = build_stages(names, settings)
     assert ",".join(s.name for s in stages) == expected
     assert all(s.kinds == ("phone", "id") for s in stages if s.name == "sensitive")
+
+
+def test_the_default_guard_is_left_out_only_when_asked():
+    assert [s.name for s in build_stages(["chunk30", "merge30"], {}, guard=False)] == [
+        "chunk30", "merge30"]
+    # a guard the user names is the one used, wherever it stands
+    assert [s.name for s in build_stages(["sensitive", "vad"], {}, guard=False)] == [
+        "sensitive", "vad"]

@@ -40,7 +40,8 @@ def demo_run(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("family", ["qwen2_audio", "qwen2_5_omni", "qwen3_asr"])
 def test_run_train_infer_export_cer(demo_run, tmp_path, family):
     run = demo_run
-    rows = list(read_manifest(run / "manifest.jsonl"))
+    # what infer and cer read of a run: its manifest, then its eval-only records
+    rows = [r for name in ("manifest", "eval_only") for r in read_manifest(run / f"{name}.jsonl")]
     ckpt = tmp_path / "ckpt"
     # the CLI's tiny model has the real 30 s window, so merged windows train as they are
     out = _ok(["train", "--model", f"tiny:{family}", "--data", str(run), "--stage", "sft",

@@ -61,15 +61,26 @@ def read_pipeline_file(path) -> tuple[list[str], dict[str, dict], dict]:
     return names, settings, options
 
 
-def build_stages(names: list[str], settings: dict[str, dict]) -> list[Stage]:
-    """Instantiate and validate every stage before any audio is touched."""
+DEFAULT_GUARD = "sensitive"   # the text guard a pipeline gets when it names none
+
+
+def build_stages(names: list[str], settings: dict[str, dict], *,
+                 guard: bool = True) -> list[Stage]:
+    """Instantiate and validate every stage before any audio is touched.
+
+    Personal data first: a pipeline that names no text guard gets ``sensitive`` (with the
+    parameters ``settings`` give it), placed as :func:`guard_texts` places one, unless
+    ``guard`` is False (the user's explicit choice)."""
     if not names:
         raise ParamError("no stages given; see `curate plugins`")
+    eps = available()
+    if guard and DEFAULT_GUARD not in names and not any(
+            getattr(load_class(n, eps), "text_guard", False) for n in names):
+        names = [*names, DEFAULT_GUARD]
     stray = sorted(set(settings) - set(names))
     if stray:
         raise ParamError(f"parameters set for stage(s) not in the pipeline: {', '.join(stray)} "
                          f"(pipeline: {', '.join(names)})")
-    eps = available()
     return guard_texts([load_class(n, eps)(**settings.get(n, {})) for n in names])
 
 
