@@ -60,8 +60,6 @@ class AudioStore:
 
     def __init__(self, out_dir: Path) -> None:
         self.dir = Path(out_dir) / "audio"
-        self._pool = None            # made on first use, in the process that writes
-        self._pid = 0
         self._pending: deque = deque()
 
     def store(self, item: Item) -> None:
@@ -69,13 +67,8 @@ class AudioStore:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / audio_name(item.record.id)
-        if self._pool is None or self._pid != os.getpid():   # a forked copy has no thread
-            from concurrent.futures import ThreadPoolExecutor
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="curate-audio")
-            self._pid = os.getpid()
-            self._pending.clear()
         # a copy the thread owns: the caller frees item.audio as soon as this returns
-        self._pending.append(self._pool.submit(_write_flac, path, np.clip(item.audio, -1, 1)))
+        self._pending.append(_writer().submit(_write_flac, path, np.clip(item.audio, -1, 1)))
         while len(self._pending) > self.IN_FLIGHT:
             self._pending.popleft().result()
         rec = item.record
@@ -93,6 +86,25 @@ class AudioStore:
                 error = error or e
         if error is not None:
             raise error
+
+
+_WRITER = None   # the process's writer thread: one, however many shards (Ray tasks) it runs
+
+
+def _writer():
+    global _WRITER
+    if _WRITER is None:
+        from concurrent.futures import ThreadPoolExecutor
+        _WRITER = ThreadPoolExecutor(1, thread_name_prefix="curate-audio")
+    return _WRITER
+
+
+def _forget_writer() -> None:
+    global _WRITER
+    _WRITER = None   # a forked worker has the object but not its thread
+
+
+os.register_at_fork(after_in_child=_forget_writer)
 
 
 def _write_flac(path: Path, audio: np.ndarray) -> None:
