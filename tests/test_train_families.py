@@ -11,7 +11,7 @@ import torch
 
 from train_adapter import model as M
 from train_adapter import prompts as P
-from train_adapter.families import by_name, families, of_folder
+from train_adapter.families import REGISTRY, by_name, of_folder
 from train_adapter.families.base import ModelError
 
 TEXTS = ["打开空调", "导航到机场", "播放音乐"]
@@ -120,10 +120,23 @@ def test_markup_in_a_hypothesis_is_text_not_a_special_token(tiny, name):
 
 
 def test_every_family_is_in_the_registry_once():
-    names = list(families())
-    assert names == ["qwen2_audio", "qwen2_5_omni", "qwen3_asr"]
-    types = [t for f in families().values() for t in f.model_types]
+    assert list(REGISTRY) == ["qwen2_audio", "qwen2_5_omni", "qwen3_asr"]
+    families = [by_name(n) for n in REGISTRY]        # each module agrees with the table
+    assert [f.name for f in families] == list(REGISTRY)
+    types = [t for f in families for t in f.model_types]
     assert len(types) == len(set(types))
+
+
+def test_a_transformers_without_a_familys_classes_fails_for_that_family_only(monkeypatch):
+    import sys
+    by_name.cache_clear()
+    monkeypatch.setitem(sys.modules, "train_adapter.families.qwen3_asr", None)   # import fails
+    try:
+        with pytest.raises(ModelError, match="Qwen3-ASR needs a transformers that has"):
+            by_name("qwen3_asr")
+        assert by_name("qwen2_audio").name == "qwen2_audio"
+    finally:
+        by_name.cache_clear()
 
 
 def test_an_fsdp_config_for_another_family_is_refused(tiny, tmp_path):

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from .families import DEFAULT_NAME, Family, ModelError, by_name, families, of_config, of_folder
+from .families import (DEFAULT_NAME, REGISTRY, Family, ModelError, by_name, of_config,
+                       of_folder)
 from .families.base import read_config
 from .processor import AudioProcessor
 
@@ -44,7 +45,7 @@ def parse_tiny(spec: str) -> Tiny | None:
         window = int(value)
     if rest:
         raise ModelError(f"--model {spec}: expected tiny[:FAMILY][:SECONDS], FAMILY one of "
-                         f"{', '.join(families())}")
+                         f"{', '.join(REGISTRY)}")
     return Tiny(family, window)
 
 
@@ -117,6 +118,6 @@ def _model_dir(path) -> Path:
     folder = Path(path).expanduser().resolve()
     if not folder.is_dir():
         raise ModelError(f"no model folder at {path} (curate never downloads weights: pass a local "
-                         f"checkpoint folder ({', '.join(f.title for f in families().values())}), "
+                         f"checkpoint folder ({', '.join(title for title, _ in REGISTRY.values())}), "
                          f"one written by curate train, or 'tiny[:FAMILY]')")
     return folder

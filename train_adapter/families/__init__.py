@@ -1,42 +1,48 @@
 """The model-family registry: one module per family says what differs (see :mod:`.base`).
 
 A checkpoint's family is read from its ``config.json`` (``model_type``), never from its folder
-name; ``--model tiny:NAME`` builds the tiny random model of family NAME. The family modules
-import torch and transformers, so they are imported on first use: reading prompts and data stays
-light.
+name; ``--model tiny:NAME`` builds the tiny random model of family NAME. A family's module imports
+its transformers classes, so it is imported only when that family is used: reading prompts and
+data stays light, and a transformers without one family's classes still runs the others.
 """
 from __future__ import annotations
 
+import importlib
 from functools import cache
 from pathlib import Path
 
 from .base import Family, ModelError, read_config
 
+# name → (title, the config.json model_type values it loads); its module is .NAME
+REGISTRY = {
+    "qwen2_audio": ("Qwen2-Audio", ("qwen2_audio",)),
+    "qwen2_5_omni": ("Qwen2.5-Omni (Thinker)", ("qwen2_5_omni_thinker", "qwen2_5_omni")),
+    "qwen3_asr": ("Qwen3-ASR", ("qwen3_asr",)),
+}
 DEFAULT_NAME = "qwen2_audio"   # what plain ``--model tiny`` builds
 
 
 @cache
-def families() -> dict[str, Family]:
-    from .qwen2_5_omni import FAMILY as QWEN2_5_OMNI
-    from .qwen2_audio import FAMILY as QWEN2_AUDIO
-    from .qwen3_asr import FAMILY as QWEN3_ASR
-    return {f.name: f for f in (QWEN2_AUDIO, QWEN2_5_OMNI, QWEN3_ASR)}
-
-
 def by_name(name: str) -> Family:
+    if name not in REGISTRY:
+        raise ModelError(f"unknown model family {name!r} (known: {', '.join(REGISTRY)})")
     try:
-        return families()[name]
-    except KeyError:
-        raise ModelError(f"unknown model family {name!r} (known: {', '.join(families())})") \
-            from None
+        family = importlib.import_module(f"{__name__}.{name}").FAMILY
+    except ImportError as e:
+        import transformers
+        raise ModelError(f"{REGISTRY[name][0]} needs a transformers that has its classes "
+                         f"(this is {transformers.__version__}: {e}); pip install -U "
+                         "'transformers<6'") from None
+    assert (family.title, family.model_types) == REGISTRY[name], name   # one definition
+    return family
 
 
 def of_config(config: dict, where) -> Family:
     model_type = config.get("model_type")
-    for family in families().values():
-        if model_type in family.model_types:
-            return family
-    known = ", ".join(t for f in families().values() for t in f.model_types)
+    for name, (_, model_types) in REGISTRY.items():
+        if model_type in model_types:
+            return by_name(name)
+    known = ", ".join(t for _, types in REGISTRY.values() for t in types)
     raise ModelError(f"{where}: model_type {model_type!r} is not a family curate trains "
                      f"(known: {known})")
 
@@ -47,5 +53,5 @@ def of_folder(folder) -> Family:
     return of_config(read_config(folder), folder / "config.json")
 
 
-__all__ = ["DEFAULT_NAME", "Family", "ModelError", "by_name", "families", "of_config",
+__all__ = ["DEFAULT_NAME", "REGISTRY", "Family", "ModelError", "by_name", "of_config",
            "of_folder"]
