@@ -63,7 +63,7 @@ def on_grid(flags: np.ndarray, frame: int, n: int) -> np.ndarray:
 
 def reference(audio: np.ndarray) -> tuple[float, float] | None:
     web, wf = _webrtc_flags(audio, 2)
-    sil, sf = _silero_flags(audio, 0.5)
+    sil, sf = _silero_flags(audio, 0.5, release=0.5)   # one threshold: the reference as it was
     both = on_grid(web, wf, len(audio)) & on_grid(sil, sf, len(audio))
     if not both.any():
         return None

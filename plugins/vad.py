@@ -29,6 +29,7 @@ WEBRTC_FRAME = 480    # 30 ms, one of the frame lengths webrtcvad accepts at 16 
 SILERO_FRAME = 512    # the window the Silero v5+ model takes at 16 kHz
 # Silero speech-probability threshold for each aggressiveness (0.5 is Silero's own default).
 SILERO_THRESHOLD = {0: 0.3, 1: 0.4, 2: 0.5, 3: 0.6}
+SILERO_RELEASE = 0.15   # speech ends below threshold - this (silero-vad's own neg_threshold)
 
 # Energy check on the detector's frames. webrtcvad calls faint clicks (-52 to -61 dBFS in real
 # recordings) speech and holds its flag a few frames after speech ends; neither carries sustained
@@ -312,7 +313,12 @@ def _webrtc_flags(audio: np.ndarray, aggressiveness: int) -> tuple[np.ndarray, i
     return flags, WEBRTC_FRAME
 
 
-def _silero_flags(audio: np.ndarray, threshold: float) -> tuple[np.ndarray, int]:
+def _silero_flags(audio: np.ndarray, threshold: float,
+                  release: float | None = None) -> tuple[np.ndarray, int]:
+    """Silero's speech frames: speech starts where its probability passes ``threshold`` and lasts
+    while it stays over ``release`` (default ``threshold - SILERO_RELEASE``), the hysteresis of
+    silero-vad's own ``get_speech_timestamps``: over music or noise the probability sags inside a
+    word, and one threshold cut the ends of sentences (up to 640 ms on a broadcast clip)."""
     global _silero_model
     import torch
 
@@ -326,5 +332,10 @@ def _silero_flags(audio: np.ndarray, threshold: float) -> tuple[np.ndarray, int]
     if n == 0:
         return np.zeros(0, dtype=bool), SILERO_FRAME
     with torch.no_grad():
-        probs = _silero_model.audio_forward(torch.from_numpy(audio[:n].copy()), SR)
-    return probs[0].numpy() > threshold, SILERO_FRAME
+        probs = _silero_model.audio_forward(torch.from_numpy(audio[:n].copy()), SR)[0].numpy()
+    low = max(threshold - SILERO_RELEASE, 0.01) if release is None else release
+    flags = probs > threshold
+    for i in range(1, len(probs)):   # a frame after speech stays speech while over ``low``
+        if not flags[i] and flags[i - 1] and probs[i] > low:
+            flags[i] = True
+    return flags, SILERO_FRAME

@@ -398,3 +398,23 @@ def test_quiet_syllables_before_the_speech_are_kept():
     speech = Vad().detect(audio)
     assert 1.0 - 0.035 <= speech[0][0] <= 1.0 + 0.035
     assert speech[-1][1] >= loud + 1.0 - 0.035
+
+
+def test_silero_speech_lasts_while_its_probability_stays_over_the_release(monkeypatch):
+    """silero-vad's own hysteresis: speech starts over the threshold and ends under threshold -
+    0.15, so a word whose probability sags under music is not cut in two."""
+    import torch
+
+    import plugins.vad as V
+
+    probs = [0.1, 0.6, 0.55, 0.4, 0.36, 0.3, 0.45, 0.6, 0.2]
+
+    class Fake:
+        def audio_forward(self, audio, sr):
+            return torch.tensor([probs])
+
+    monkeypatch.setattr(V, "_silero_model", Fake())
+    audio = np.zeros(len(probs) * V.SILERO_FRAME, np.float32)
+    flags, _ = V._silero_flags(audio, 0.5)
+    assert flags.tolist() == [False, True, True, True, True, False, False, True, False]
+    assert V._silero_flags(audio, 0.5, release=0.5)[0].tolist() == [p > 0.5 for p in probs]
