@@ -29,9 +29,9 @@ def clips(tmp_path_factory) -> tuple[Path, Path]:
     return folder / "train.jsonl", folder / "eval.jsonl"
 
 
-def _train(clips, out: Path, *extra: str) -> dict:
+def _train(clips, out: Path, *extra: str, model: str = "tiny:8") -> dict:
     train, evalset = clips
-    _ok(["train", "--model", "tiny:8", "--data", str(train), "--eval", str(evalset),
+    _ok(["train", "--model", model, "--data", str(train), "--eval", str(evalset),
          "--batch-size", "2", "--logging-steps", "1", "--save-steps", "100", "--out", str(out),
          *extra])
     return json.loads((out / "train.json").read_text(encoding="utf-8"))
@@ -115,9 +115,11 @@ def test_early_stop_without_save_best_names_a_checkpoint_that_holds_the_best_wei
         (out / "eval" / f"step-{best_step}.tsv").read_text(encoding="utf-8")
 
 
-def test_correct_task_logs_fix_and_break_rates_against_base1(clips, tmp_path):
+@pytest.mark.parametrize("family", ["qwen2_audio", "qwen2_5_omni", "qwen3_asr"])
+def test_correct_task_logs_fix_and_break_rates_against_base1(clips, tmp_path, family):
     out = tmp_path / "ckpt"
-    record = _train(clips, out, "--task", "correct", "--eval-steps", "2", "--max-steps", "2")
+    record = _train(clips, out, "--task", "correct", "--eval-steps", "2", "--max-steps", "2",
+                    model=f"tiny:{family}:8")
     base1 = tmp_path / "base1.tsv"
     write_name_text(base1, [(r.id, r.hyp) for r in read_manifest(clips[1])])
     summary = _cer(clips[1], tmp_path / "cer", f"model={out / 'eval' / 'step-2.tsv'}",

@@ -147,3 +147,11 @@ def test_an_fsdp_config_for_another_family_is_refused(tiny, tmp_path):
     check_fsdp_layers(str(shipped), M.load(tiny("qwen2_audio"))[0])     # written for it
     with pytest.raises(TrainError, match=r"Qwen2AudioEncoderLayer.*Qwen3ASRAudioEncoderLayer"):
         check_fsdp_layers(str(shipped), M.load(tiny("qwen3_asr"))[0])
+
+
+def test_a_model_without_a_module_the_recipes_need_is_a_clear_error(tiny):
+    from train_adapter import recipe as R
+    model, _ = M.load(tiny("qwen3_asr"))
+    del model.model.multi_modal_projector          # a layout this family does not know
+    with pytest.raises(ModelError, match="no module 'multi_modal_projector'"):
+        R.apply(model, R.Recipe("align"))

@@ -123,7 +123,18 @@ class Family:
 
     # --- modules ---
 
-    def parts(self, model) -> Parts:   # subclass
+    def parts(self, model) -> Parts:
+        """The module handles of ``model``; a checkpoint whose modules are not where the family
+        keeps them (another transformers layout) is an error naming the missing one."""
+        try:
+            return self._parts(model)
+        except AttributeError as e:
+            raise ModelError(f"this {self.title} model has no module {e.name!r} where "
+                             f"{self.title}'s recipes look for it ({type(model).__name__}, "
+                             "transformers layout changed?): nothing can be frozen or "
+                             "trained by name") from None
+
+    def _parts(self, model) -> Parts:   # subclass
         raise NotImplementedError
 
     def component(self, name: str) -> str:

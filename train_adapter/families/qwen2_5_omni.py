@@ -75,7 +75,7 @@ class Qwen25Omni(WhisperAudio):
             return "projector"
         return super().component(name)
 
-    def parts(self, model):
+    def _parts(self, model):
         core = model.model
         tower = active(core.audio_tower)
         return Parts(encoder=tower, layers=tower.layers, final_norm=tower.ln_post,

@@ -72,7 +72,7 @@ class Qwen2Audio(WhisperAudio):
             return "base", "the checkpoint's chat template has no audio turns"
         return "base", "the checkpoint has no chat template"
 
-    def parts(self, model):
+    def _parts(self, model):
         core = model.model
         tower = active(core.audio_tower)
         return Parts(encoder=tower, layers=tower.layers, final_norm=tower.layer_norm,

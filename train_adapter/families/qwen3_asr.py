@@ -104,7 +104,7 @@ class Qwen3ASR(Family):
         head, marker, tail = text.partition(ASR_TEXT)
         return tail.strip() if marker else text
 
-    def parts(self, model):
+    def _parts(self, model):
         core = model.model
         tower = active(core.audio_tower)
         return Parts(encoder=tower, layers=tower.layers, final_norm=tower.ln_post,
