@@ -12,11 +12,9 @@ import curate
 from curate.cli import app
 from manifests import Problems
 from manifests.textfile import read_name_text
-from tests.test_qc_report_browser import CHROMIUM, DevTools
+from tests.browser import DevTools, needs_chromium, open_page, page_errors
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium); "
-                             "the reports' browser test needs a real browser")
+pytestmark = needs_chromium
 DEMO = Path(curate.__file__).parent / "demo"
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -24,27 +22,6 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 def _tsv(path: Path, rows: dict) -> Path:
     path.write_text("".join(f"{k}\t{v}\n" for k, v in rows.items()), encoding="utf-8")
     return path
-
-
-def _open(browser: DevTools, page: Path, expression: str) -> dict:
-    target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-    session = browser.call("Target.attachToTarget", {"targetId": target,
-                                                     "flatten": True})["sessionId"]
-    for domain in ("Page", "Runtime", "Log"):
-        browser.call(f"{domain}.enable", session=session)
-    browser.call("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
-    browser.wait_for("Page.loadEventFired")
-    return browser.call("Runtime.evaluate", {"expression": expression, "awaitPromise": True,
-                                             "returnByValue": True},
-                        session=session)["result"]["value"]
-
-
-def _errors(browser: DevTools) -> list:
-    return [e for e in browser.events
-            if e.get("method") == "Runtime.exceptionThrown"
-            or (e.get("method") == "Runtime.consoleAPICalled"
-                and e["params"]["type"] in ("error", "assert"))
-            or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]
 
 
 @pytest.fixture(scope="module")
@@ -131,10 +108,10 @@ def test_cer_report_renders_with_the_numbers_of_summary_json(scored, tmp_path):
     assert "13812345678" not in page and "幺三八零零幺三八零零零" not in page  # masked
     browser = DevTools(tmp_path / "profile")
     try:
-        facts = _open(browser, out / "report.html", REPORT_FACTS)
+        facts, _ = open_page(browser, out / "report.html", REPORT_FACTS)
     finally:
         browser.close()
-    assert not _errors(browser), _errors(browser)
+    assert not page_errors(browser), page_errors(browser)
 
     for name, s in summary["systems"].items():
         row = facts["summary"][name]
@@ -181,10 +158,10 @@ def test_board_page_renders_the_board(scored, tmp_path):
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     browser = DevTools(tmp_path / "profile")
     try:
-        facts = _open(browser, board_html, BOARD_FACTS)
+        facts, _ = open_page(browser, board_html, BOARD_FACTS)
     finally:
         browser.close()
-    assert not _errors(browser), _errors(browser)
+    assert not page_errors(browser), page_errors(browser)
     systems = summary["systems"]
     assert {c["system"]: float(c["cer"]) for c in facts["cells"]} == \
         {k: v["cer"] for k, v in systems.items()}
@@ -220,11 +197,11 @@ def test_user_text_is_shown_as_text_never_as_html(tmp_path):
     assert HOSTILE not in page and "导航回家</script>" not in page
     browser = DevTools(tmp_path / "profile")
     try:
-        facts = _open(browser, out / "report.html", """(() => ({
+        facts, _ = open_page(browser, out / "report.html", """(() => ({
           text: document.body.innerText, images: document.querySelectorAll("img").length,
           utts: document.querySelectorAll("#utts .utt").length}))()""")
     finally:
         browser.close()
-    assert not _errors(browser), _errors(browser)
+    assert not page_errors(browser), page_errors(browser)
     assert facts["images"] == 0 and facts["utts"] == 2
     assert HOSTILE in facts["text"] and "导航回家</script>" in facts["text"]

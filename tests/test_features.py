@@ -16,6 +16,7 @@ from curate.cli import app
 from manifests import Record, read_manifest, write_manifest
 from manifests.audio import load
 from tests.audio_gen import speechlike, write
+from tests.browser import DevTools, needs_chromium, open_page, page_errors
 
 from curate.features import (EMPTY, GAP_PX, MEL_ROW_PX, figure, find_pair, frame_distance,
                              layout, notes)
@@ -244,11 +245,8 @@ PAGE_FACTS = """(() => {
 
 
 @needs_transformers
+@needs_chromium
 def test_the_page_renders_in_chromium_with_the_figure_visible(noisy_run, tmp_path):
-    from tests.test_qc_report_browser import CHROMIUM, DevTools
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium); the page's "
-                    "browser test needs a real browser")
     for rid in ("utt0#noise", "utt1#noise"):
         res = CliRunner().invoke(app, ["features", str(noisy_run), "--id", rid,
                                        "--out", str(tmp_path / rid.split("#")[0])])
@@ -257,24 +255,10 @@ def test_the_page_renders_in_chromium_with_the_figure_visible(noisy_run, tmp_pat
     facts = {}
     try:
         for name in ("utt0", "utt1"):
-            target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-            session = browser.call("Target.attachToTarget", {"targetId": target,
-                                                             "flatten": True})["sessionId"]
-            for domain in ("Page", "Runtime", "Log"):
-                browser.call(f"{domain}.enable", session=session)
-            page = tmp_path / name / "features.html"
-            browser.call("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
-            browser.wait_for("Page.loadEventFired")
-            facts[name] = browser.call("Runtime.evaluate", {"expression": PAGE_FACTS,
-                                                            "returnByValue": True},
-                                       session=session)["result"]["value"]
+            facts[name], _ = open_page(browser, tmp_path / name / "features.html", PAGE_FACTS)
     finally:
         browser.close()
-    errors = [e for e in browser.events
-              if e.get("method") == "Runtime.exceptionThrown"
-              or (e.get("method") == "Runtime.consoleAPICalled"
-                  and e["params"]["type"] in ("error", "assert"))
-              or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]
+    errors = page_errors(browser)
     assert not errors, errors
     records = _records(noisy_run)
     png = decode_png((tmp_path / "utt0" / "features.png").read_bytes())
