@@ -205,3 +205,29 @@ def test_user_text_is_shown_as_text_never_as_html(tmp_path):
     assert not page_errors(browser), page_errors(browser)
     assert facts["images"] == 0 and facts["utts"] == 2
     assert HOSTILE in facts["text"] and "导航回家</script>" in facts["text"]
+
+
+def test_a_row_whose_audio_is_withheld_says_so(tmp_path):
+    """A file name holding personal data gets no player (a link cannot be masked and still
+    play): that row says why, the others keep their players."""
+    ref = tmp_path / "manifest.jsonl"
+    rows = [{"id": "13812345678", "audio": "audio/13812345678.flac", "duration": 1.0,
+             "text": "打开空调"},
+            {"id": "plain", "audio": "audio/plain.flac", "duration": 1.0, "text": "导航回家"}]
+    ref.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    hyp = _tsv(tmp_path / "base1.tsv", {"13812345678": "打开空条", "plain": "导航回家"})
+    out = tmp_path / "report"
+    result = CliRunner().invoke(app, ["cer", "--ref", str(ref), "--hyp", f"base1={hyp}",
+                                      "--bootstrap", "0", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    browser = DevTools(tmp_path / "profile")
+    try:
+        facts, _ = open_page(browser, out / "report.html", """(() => [...document.querySelectorAll(
+          "#utts .utt")].map(u => ({id: u.querySelector(".id").textContent,
+                                    players: u.querySelectorAll("audio").length,
+                                    withheld: u.querySelectorAll(".withheld").length})))()""")
+    finally:
+        browser.close()
+    assert not page_errors(browser), page_errors(browser)
+    assert {f["id"]: (f["players"], f["withheld"]) for f in facts} == {
+        "138****5678": (0, 1), "plain": (1, 0)}

@@ -100,8 +100,8 @@ def page_data(ev: Evaluation, out_dir: Path, shown: Shown) -> dict:
                 cells = [join_tokens(ref_tokens)]
             row_systems.append([S[k], D[k], I[k], 1 if masks[s][k] else 0, flags, cells])
         src = _audio_src(ev, rid, out_dir, shown)
-        if src is WITHHELD:
-            src, withheld = None, withheld + 1
+        if src is WITHHELD:   # false, not null: the row says its audio is withheld
+            src, withheld = False, withheld + 1
         utts.append([shown.text(rid), src, int(ev.n[k]), shown.reference(k), row_systems])
     return {"systems": names, "pairs": pairs_of(ev), "flags": list(FLAGS),
             "bands": [[lo, hi if hi != float("inf") else None, label] for lo, hi, label in BANDS],
