@@ -4,14 +4,16 @@ Frames are classified as speech or not (webrtcvad on 30 ms frames, or Silero's s
 on 32 ms frames); a frame stays speech only if it carries sustained energy above the background
 (webrtcvad takes faint clicks for speech, and holds its flag past the speech's end). The frames
 are smoothed: pauses shorter than ``hangover`` are bridged, and bursts shorter than
-``min_speech`` (door slams) are dropped. The outer edges are then held to the recording's own
-noise floor (over an audible background webrtcvad calls seconds of it speech), and the first and
-last speech grow over adjacent hiss (an unvoiced /s/ or /x/ ending or starting the clip, which
-neither detector calls speech). The record is trimmed to the first and last speech, ``pad``
-seconds either side, as a slice of its source: trimming does not change samples, so the record
-keeps pointing at its source file with a new offset and duration. The speech intervals go to
-``record.speech`` (relative to the trimmed start) for later stages (chunk30 cuts at pauses, noise
-measures SNR over speech).
+``min_speech`` (door slams) are dropped, but for a short last syllable close to the speech.
+The outer edges are then held to the recording's own noise floor (over an audible background
+webrtcvad calls seconds of it speech), the end never closer than a word's weak end to the
+clear speech, and the first and last speech grow over adjacent hiss (an unvoiced /s/ or /x/
+ending or starting the clip, which neither detector calls speech); over a loud background
+Silero's last speech also ends a little later (its probability falls before a word's end has).
+The record is trimmed to the first and last speech, ``pad`` seconds either side, as a slice of
+its source: trimming does not change samples, so the record keeps pointing at its source file
+with a new offset and duration. The speech intervals go to ``record.speech`` (relative to the
+trimmed start) for later stages (chunk30 cuts at pauses, noise measures SNR over speech).
 """
 from __future__ import annotations
 
@@ -30,6 +32,10 @@ SILERO_FRAME = 512    # the window the Silero v5+ model takes at 16 kHz
 # Silero speech-probability threshold for each aggressiveness (0.5 is Silero's own default).
 SILERO_THRESHOLD = {0: 0.3, 1: 0.4, 2: 0.5, 3: 0.6}
 SILERO_RELEASE = 0.15   # speech ends below threshold - this (silero-vad's own neg_threshold)
+# Over a loud background Silero's probability falls before a word's weak end has: it ended
+# speech up to 0.26 s early over music. The last end grows by this much there: two of its
+# frames, with the pad enough on the tune clips; it keeps 64 ms more over cabin noise too.
+SILERO_WORD_END_S = 0.064
 
 # Energy check on the detector's frames. webrtcvad calls faint clicks (-52 to -61 dBFS in real
 # recordings) speech and holds its flag a few frames after speech ends; neither carries sustained
@@ -79,6 +85,18 @@ EDGE_SYLLABLES = 0.1
 EDGE_SYLLABLE_DB = 12.0
 EDGE_RHYTHM = (0.25, 0.9)
 EDGE_CONTRAST_DB = 3.0
+# A pulled-in end keeps EDGE_WORD_END_S of the detector's speech beyond the clear stretch
+# whatever its level (then grows as above, to EDGE_GROW_S in all). Over music (sustained tonal
+# energy: every band's floor is the music, as loud as a word's weak end) the last syllable's
+# decay sits within a few dB of the floor, no louder than the music's own swings, and level
+# cannot tell it; the anchoring cut up to 0.31 s there before the pad. The guard and the pad
+# cover a weak end up to 0.3 s past the clear stretch; over cabin noise it keeps at most 0.1 s
+# more. (Frame to frame, the bands of the music alone swing as much as those of the word's end
+# under it at 5 dB, so spectral flux would not tell them apart either.) Ends only: a word
+# starts with an onset, and no tune clip lost its start past the pad.
+EDGE_WORD_END_S = 0.1
+# A short burst this many hangovers or less after the speech is kept (see smooth).
+EDGE_BURST_GAP = 1.5
 
 _silero_model = None  # loaded once per process, on first use
 
@@ -96,7 +114,9 @@ class Vad(Stage):
         "pad": Param("float", 0.2, "seconds of audio kept before the first and after the last "
                                    "speech"),
         "hangover": Param("float", 0.3, "pauses shorter than this (seconds) count as speech"),
-        "min_speech": Param("float", 0.1, "speech bursts shorter than this (seconds) are ignored"),
+        "min_speech": Param("float", 0.1, "speech bursts shorter than this (seconds) are ignored, "
+                                          "but for a last one within 1.5 x hangover after the "
+                                          "speech"),
     }
 
     def validate(self) -> None:
@@ -133,10 +153,17 @@ class Vad(Stage):
         else:
             flags, frame = _webrtc_flags(audio, self.aggressiveness)
         levels = subframe_levels(audio, len(flags), frame)
-        speech = flags & energetic(levels.total, flags)
+        sustained, calm = energetic(levels.total, flags)
+        speech = flags & sustained
         runs = smooth(speech, frame / SR, self.hangover, self.min_speech)
         runs = anchor_edges(runs, speech, above_floor(levels.bands), frame / SR)
-        return extend_edges(runs, fricative(levels.low, levels.high), frame / SR)
+        runs = extend_edges(runs, fricative(levels.low, levels.high), frame / SR)
+        if runs and not calm and self.backend == "silero":
+            # Silero's probability falls while a word's weak end is still sinking into a loud
+            # background (music, a cabin): the last speech ends SILERO_WORD_END_S later. webrtcvad
+            # holds its flag past the end by itself (see anchor_edges for its own guard).
+            runs[-1][1] = round(min(len(flags) * frame / SR, runs[-1][1] + SILERO_WORD_END_S), 3)
+        return runs
 
 
 def smooth(flags: np.ndarray, frame_s: float, hangover: float,
@@ -151,8 +178,18 @@ def smooth(flags: np.ndarray, frame_s: float, hangover: float,
             merged[-1][1] = run[1]
         else:
             merged.append(run)
-    return [[round(float(s), 3), round(float(e), 3)] for s, e in merged
-            if e - s >= min_speech - 1e-9]
+    # A short burst just after the speech, within EDGE_BURST_GAP hangovers of it, is a final
+    # syllable after a pause, not a door slam: Silero over music flagged a clip's last word for
+    # 96 ms, 0.35 s after the speech before it, and dropping it cut 0.6 s. Bursts before the
+    # speech or inside it, and isolated ones further off, are still dropped (a word's start is
+    # an onset, and no tune clip lost one).
+    keep = [e - s >= min_speech - 1e-9 for s, e in merged]
+    if True in keep:
+        last = len(keep) - 1 - keep[::-1].index(True)
+        if last + 1 < len(keep) and merged[last + 1][0] - merged[last][1] < (
+                EDGE_BURST_GAP * hangover + 1e-9):
+            keep[last + 1] = True
+    return [[round(float(s), 3), round(float(e), 3)] for (s, e), k in zip(merged, keep) if k]
 
 
 class Levels(NamedTuple):
@@ -204,18 +241,20 @@ def _floor(db: np.ndarray) -> float | None:
     return percentile(audible, FLOOR_PERCENTILE) if audible.size else None
 
 
-def energetic(total: np.ndarray, flags: np.ndarray) -> np.ndarray:
-    """Frames carrying sustained speech energy (see SPEECH_RANGE_DB)."""
+def energetic(total: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Frames carrying sustained speech energy (see SPEECH_RANGE_DB), and whether the background
+    is quiet (the loud speech stands QUIET_BACKGROUND_DB over it)."""
     voiced = flags & np.isfinite(total)
     if not voiced.any():
-        return np.zeros(len(flags), dtype=bool)
+        return np.zeros(len(flags), dtype=bool), True
     loud = percentile(total[voiced], 90)
     threshold = loud - SPEECH_RANGE_DB
     quiet = total[~flags & np.isfinite(total)]  # digital silence is no background to measure
     floor = _floor(quiet if quiet.size >= MIN_BACKGROUND_FRAMES else total)
-    if floor is not None and loud - floor >= QUIET_BACKGROUND_DB:
+    calm = floor is None or loud - floor >= QUIET_BACKGROUND_DB
+    if floor is not None and calm:
         threshold = max(threshold, floor + FLOOR_MARGIN_DB)
-    return total > threshold
+    return total > threshold, calm
 
 
 def over_floor(level: np.ndarray) -> np.ndarray:
@@ -261,7 +300,7 @@ def anchor_edges(runs: list[list[float]], speech: np.ndarray, above: np.ndarray,
         while first - start < grow and start > 0 and low[start - 1]:
             start -= 1
     if end - last > reach and not _telling(speech[last:end], above[last:end]):
-        end = last
+        end = last + round(EDGE_WORD_END_S / frame_s)  # a weak word end level cannot see
         while end - last < grow and end < len(low) and low[end]:
             end += 1
     lo, hi = round(start * frame_s, 3), round(end * frame_s, 3)
