@@ -154,14 +154,10 @@ def apply(model, recipe: Recipe):
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     model.requires_grad_(False)
     if recipe.trains_audio:
-        _unfreeze_encoder(parts, recipe)
-        for module in parts.projector:
-            module.requires_grad_(True)
+        _train_audio(parts, recipe)
     if recipe.trains_llm and recipe.lora is None:
         parts.llm.requires_grad_(True)
         parts.lm_head.requires_grad_(True)
-    for module in parts.always_frozen:
-        module.requires_grad_(False)
     if recipe.lora is None:
         return model
     valid = llm_linear_names(model)
@@ -181,17 +177,14 @@ def apply(model, recipe: Recipe):
     if recipe.trains_audio:
         # PEFT makes the saved copies wholly trainable; narrow them to the recipe again, on the
         # handles of the copies (the saved wrapper's active module)
-        parts = family.parts(peft_model.get_base_model())
-        parts.encoder.requires_grad_(False)
-        _unfreeze_encoder(parts, recipe)
-        for module in parts.projector:
-            module.requires_grad_(True)
-        for module in parts.always_frozen:
-            module.requires_grad_(False)
+        _train_audio(family.parts(peft_model.get_base_model()), recipe)
     return peft_model
 
 
-def _unfreeze_encoder(parts, recipe: Recipe) -> None:
+def _train_audio(parts, recipe: Recipe) -> None:
+    """The encoder as far as the recipe says, the projector whole, and what the family never
+    trains frozen (the projector may sit inside the encoder: Qwen2.5-Omni's)."""
+    parts.encoder.requires_grad_(False)
     if recipe.encoder_layers is None and not recipe.encoder_attn_only:
         parts.encoder.requires_grad_(True)
     else:
@@ -201,6 +194,8 @@ def _unfreeze_encoder(parts, recipe: Recipe) -> None:
             (layer.self_attn if recipe.encoder_attn_only else layer).requires_grad_(True)
         if not recipe.encoder_attn_only:
             parts.final_norm.requires_grad_(True)
+    for module in parts.projector:
+        module.requires_grad_(True)
     for module in parts.always_frozen:
         module.requires_grad_(False)
 
