@@ -71,7 +71,7 @@ def infer(
         sources = [(spec, file) for spec in data
                    for file in datamod.eval_sources(datamod.parse_data_spec(spec)[0])]
         processor = modelmod.load_processor(model)
-        window = min(datamod.MAX_SECONDS, processor.window_seconds)
+        window = processor.window_seconds
         # with --hyp the hypotheses come from the file, so records are read as for asr first
         rules = datamod.Rules(task="asr" if hyp else task,
                               max_seconds=window, allow_sensitive=True,

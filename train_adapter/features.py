@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SAMPLING_RATE = 16000
+from manifests.audio import TARGET_SR as SAMPLING_RATE
 MEL_BINS = 128
 HOP = 160              # samples per mel frame at 16 kHz
 FRAMES_PER_SECOND = SAMPLING_RATE // HOP

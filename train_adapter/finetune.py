@@ -97,9 +97,7 @@ def finetune(job: Job, console: Console | None = None) -> Path | None:
             window, family = tiny.window, tiny.family
         else:
             processor = modelmod.load_processor(job.model)
-            # Qwen3-ASR's encoder takes any length: curate's own limit is the window then
-            window = min(datamod.MAX_SECONDS, processor.window_seconds)
-            family = processor.family
+            window, family = processor.window_seconds, processor.family
         quantization = recipemod.qlora_config(precision.compute, family) \
             if job.recipe.qlora else None
         rules = datamod.Rules(task=job.task, max_seconds=window,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from .data import MAX_SECONDS
 from .families import Family
 
 PROCESSOR_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
@@ -36,8 +37,9 @@ class AudioProcessor:
 
     @property
     def window_seconds(self) -> float:
-        """The longest clip the encoder sees whole."""
-        return self.family.max_seconds(self.feature_extractor)
+        """The longest clip training and inference take: the encoder's whole window, and at
+        most curate's own limit (Qwen3-ASR's encoder takes any length)."""
+        return min(MAX_SECONDS, self.family.max_seconds(self.feature_extractor))
 
     def audio_tokens(self, seconds: float) -> int:
         """Audio tokens a clip of ``seconds`` becomes in the prompt."""

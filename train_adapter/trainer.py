@@ -244,8 +244,6 @@ def load_checkpoint_weights(model, folder) -> None:
     ``ValueError`` naming them. Copying keeps each parameter's object, dtype, device and
     ``requires_grad`` (the recipe's freezing, :class:`.loss.LabelledLogits` hooks, an optimizer
     already holding them)."""
-    import json as _json
-
     import safetensors
     from transformers.conversion_mapping import get_model_conversion_mapping
     from transformers.core_model_loading import WeightConverter, WeightRenaming, \
@@ -253,7 +251,7 @@ def load_checkpoint_weights(model, folder) -> None:
 
     folder = Path(folder)
     if (folder / SAFE_INDEX).is_file():
-        weight_map = _json.loads((folder / SAFE_INDEX).read_text(encoding="utf-8"))["weight_map"]
+        weight_map = json.loads((folder / SAFE_INDEX).read_text(encoding="utf-8"))["weight_map"]
         files = sorted(set(weight_map.values()))
     else:
         files = [SAFE_WEIGHTS]

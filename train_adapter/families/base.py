@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import json
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from manifests.audio import TARGET_SR
 
+from ..features import HOP   # the same mel hop in all three feature extractors
+
 if TYPE_CHECKING:   # prompts reads this module, and stays light (no torch)
     import torch
 
-HOP = 160                 # samples per mel frame at 16 kHz, in all three feature extractors
 ANSWER_END = "<|im_end|>"  # every family's answers end the ChatML turn
 HYP = "{hyp}"
 TASK_NAMES = ("asr", "correct", "correct_text")
@@ -44,8 +46,8 @@ class Parts:
     always_frozen: list[torch.nn.Module]   # trained by no recipe (positions, vision tower)
 
 
-class Family:
-    """One architecture. Subclasses set the class attributes and the methods marked so."""
+class Family(ABC):
+    """One architecture. Subclasses set the class attributes and the abstract methods."""
 
     name: str                   # the registry key: --model tiny:NAME
     title: str                  # for people: tables, the infer sidecar, the README
@@ -68,29 +70,31 @@ class Family:
         """The model from a local folder whose ``config.json`` is ``config``."""
         return self.model_class.from_pretrained(str(folder), local_files_only=True, **kwargs)
 
-    def feature_extractor(self, folder: Path):   # subclass
-        raise NotImplementedError
+    @abstractmethod
+    def feature_extractor(self, folder: Path):
+        """The checkpoint's feature extractor."""
 
     def tokenizer(self, folder: Path):
         from transformers import Qwen2Tokenizer
         return Qwen2Tokenizer.from_pretrained(str(folder), local_files_only=True)
 
+    @abstractmethod
     def build_tiny(self, out_dir: Path, texts, window: int, seed: int, **sizes) -> Path:
-        raise NotImplementedError   # subclass
+        """Write the family's tiny random model (see :mod:`..tiny`) to ``out_dir``."""
 
     # --- audio ---
 
+    @abstractmethod
     def features(self, extractor, audios: list) -> tuple[dict, list[int]]:
-        """(model inputs for ``audios``, mel frames of each clip): subclass."""
-        raise NotImplementedError
+        """(model inputs for ``audios``, mel frames of each clip)."""
 
+    @abstractmethod
     def frames(self, samples: int, extractor) -> int:
-        """Mel frames the extractor marks valid for a clip of ``samples``: subclass."""
-        raise NotImplementedError
+        """Mel frames the extractor marks valid for a clip of ``samples``."""
 
+    @abstractmethod
     def tokens_for_frames(self, frames: int) -> int:
-        """Audio tokens the LLM sees for ``frames`` mel frames: subclass."""
-        raise NotImplementedError
+        """Audio tokens the LLM sees for ``frames`` mel frames."""
 
     def audio_tokens(self, seconds: float, extractor) -> int:
         return self.tokens_for_frames(self.frames(int(round(seconds * TARGET_SR)), extractor))
@@ -134,8 +138,9 @@ class Family:
                              "transformers layout changed?): nothing can be frozen or "
                              "trained by name") from None
 
-    def _parts(self, model) -> Parts:   # subclass
-        raise NotImplementedError
+    @abstractmethod
+    def _parts(self, model) -> Parts:
+        """The module handles, without the check of :meth:`parts`."""
 
     def component(self, name: str) -> str:
         """Which part a parameter belongs to, by its (possibly wrapped) name."""

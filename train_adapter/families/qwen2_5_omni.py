@@ -17,9 +17,9 @@ from transformers.models.qwen2_5_omni.modeling_qwen2_5_omni import Qwen2_5OmniTh
 
 from manifests.audio import TARGET_SR
 
+from ..features import FRAMES_PER_SECOND
 from ..tiny import train_tokenizer
-from .base import (HYP, Parts, WhisperAudio, active, chat, generation_ids,
-                   template_words)
+from .base import HYP, Parts, WhisperAudio, active, chat, generation_ids, template_words
 
 AUDIO = "<|audio_bos|><|AUDIO|><|audio_eos|>"
 NAMED = {"audio_token": "<|AUDIO|>", "audio_bos_token": "<|audio_bos|>",
@@ -95,7 +95,7 @@ class Qwen25Omni(WhisperAudio):
         ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
         config = Qwen2_5OmniThinkerConfig(
             audio_config={**TINY_AUDIO, "output_dim": 64, **(audio or {}), "num_mel_bins": 128,
-                          "max_source_positions": window * TARGET_SR // 160 // 2},
+                          "max_source_positions": window * FRAMES_PER_SECOND // 2},
             vision_config={**TINY_VISION, "out_hidden_size": 64, **(vision or {})},
             text_config={**TINY_TEXT, **(text or {}),
                          "vocab_size": max(len(tokenizer), vocab_size or 0),

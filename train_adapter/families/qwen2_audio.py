@@ -16,9 +16,9 @@ from transformers.models.qwen2_audio.modeling_qwen2_audio import Qwen2AudioModel
 
 from manifests.audio import TARGET_SR
 
+from ..features import FRAMES_PER_SECOND
 from ..tiny import train_tokenizer
-from .base import (HYP, Parts, WhisperAudio, active, chat, generation_ids,
-                   template_words)
+from .base import HYP, Parts, WhisperAudio, active, chat, generation_ids, template_words
 
 AUDIO = "<|audio_bos|><|AUDIO|><|audio_eos|>"
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>",
@@ -93,7 +93,7 @@ class Qwen2Audio(WhisperAudio):
         config = Qwen2AudioConfig(
             audio_config={"model_type": "qwen2_audio_encoder", **TINY_AUDIO, **(audio or {}),
                           "num_mel_bins": 128,
-                          "max_source_positions": window * TARGET_SR // 160 // 2},
+                          "max_source_positions": window * FRAMES_PER_SECOND // 2},
             text_config={"model_type": "qwen2", **TINY_TEXT, **(text or {}),
                          "vocab_size": max(len(tokenizer), vocab_size or 0),
                          "max_position_embeddings": 4096, "tie_word_embeddings": False,
