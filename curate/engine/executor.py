@@ -35,7 +35,7 @@ from manifests import Record
 from manifests.audio import AudioError, load
 
 from ..stage import SR, Context, Item, Stage
-from .output import AudioStore, RunOutput, ShardOutput, finished_shard
+from .output import AudioStore, RunOutput, ShardOutput, finished_shard, worker_thread
 
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this the file holds no usable signal
 ENGINES = ("local", "ray")
@@ -161,12 +161,12 @@ def _load(rec: Record):
         return e
 
 
-def _decode(item: Item, stats: StageStats, loading=None) -> None:
-    """Decode ``item`` (``loading``: its audio already being read, a Future of :func:`_load`);
-    the time counted is what the stages waited for it."""
+def _decode(item: Item, stats: StageStats, loading) -> None:
+    """Take ``item``'s audio from ``loading`` (a Future of :func:`_load`, on the decode thread)
+    and check it; the time counted is what the stages waited for it."""
     t0 = time.perf_counter()
     rec = item.record
-    audio = _load(rec) if loading is None else loading.result()
+    audio = loading.result()
     if isinstance(audio, AudioError):
         item.reject("decode", audio.reason)
     else:
@@ -194,25 +194,13 @@ def _count_out(it: Item, stats: StageStats) -> None:
 
 
 READ_AHEAD = 4   # records decoded ahead of the stages, on the decode thread
-_decoder = None  # that thread (made on first use, in the process that decodes)
-
-
-def _forget_decoder() -> None:
-    global _decoder
-    _decoder = None   # a forked worker has the object but not its thread
-
-
-os.register_at_fork(after_in_child=_forget_decoder)
 
 
 def _decoded(stream: Iterator[Item], stats: dict, rejected: list[Item]) -> Iterator[Item]:
     """Decode items that have no audio yet; set aside those that fail. The next READ_AHEAD
     records are read on a thread of the worker (the decoders and the resampler release the GIL)
     while the stages work on this one; the items come out in their order, as without it."""
-    global _decoder
-    if _decoder is None:
-        from concurrent.futures import ThreadPoolExecutor
-        _decoder = ThreadPoolExecutor(1, thread_name_prefix="curate-decode")
+    decoder = worker_thread("decode")
     decode = stats.setdefault("decode", StageStats())
     window: deque = deque()
 
@@ -225,7 +213,7 @@ def _decoded(stream: Iterator[Item], stats: dict, rejected: list[Item]) -> Itera
         yield it
 
     for it in stream:
-        window.append((it, _decoder.submit(_load, it.record) if it.audio is None else None))
+        window.append((it, decoder.submit(_load, it.record) if it.audio is None else None))
         if len(window) > READ_AHEAD:
             yield from finish(*window.popleft())
     while window:

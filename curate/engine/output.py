@@ -68,7 +68,7 @@ class AudioStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / audio_name(item.record.id)
         # a copy the thread owns: the caller frees item.audio as soon as this returns
-        self._pending.append(_writer().submit(_write_flac, path, np.clip(item.audio, -1, 1)))
+        self._pending.append(worker_thread("audio").submit(_write_flac, path, np.clip(item.audio, -1, 1)))
         while len(self._pending) > self.IN_FLIGHT:
             self._pending.popleft().result()
         rec = item.record
@@ -88,23 +88,21 @@ class AudioStore:
             raise error
 
 
-_WRITER = None   # the process's writer thread: one, however many shards (Ray tasks) it runs
+_THREADS: dict = {}   # name → this process's thread of that name
 
 
-def _writer():
-    global _WRITER
-    if _WRITER is None:
+def worker_thread(name: str):
+    """This process's one thread ``name`` (an executor of one worker, made on first use): the
+    shards a process runs (Ray tasks too) share it, and a forked worker, which inherits the
+    object but not its thread, makes its own."""
+    pool = _THREADS.get(name)
+    if pool is None:
         from concurrent.futures import ThreadPoolExecutor
-        _WRITER = ThreadPoolExecutor(1, thread_name_prefix="curate-audio")
-    return _WRITER
+        pool = _THREADS[name] = ThreadPoolExecutor(1, thread_name_prefix=f"curate-{name}")
+    return pool
 
 
-def _forget_writer() -> None:
-    global _WRITER
-    _WRITER = None   # a forked worker has the object but not its thread
-
-
-os.register_at_fork(after_in_child=_forget_writer)
+os.register_at_fork(after_in_child=_THREADS.clear)
 
 
 def _write_flac(path: Path, audio: np.ndarray) -> None:
