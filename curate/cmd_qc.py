@@ -169,7 +169,7 @@ def _check_unchecked(entries, stages, workers: int, err, problems) -> None:
     from collections import deque
 
     from manifests import Problems, read_manifest
-    from manifests.rundir import file_name
+    from manifests.rundir import open_run
 
     from .checks.tags import measured
     from .engine.executor import SHARD_SECONDS
@@ -199,12 +199,13 @@ def _check_unchecked(entries, stages, workers: int, err, problems) -> None:
                      prepare_records=lambda: (e.record for e in data),
                      shard_seconds=shard_seconds) as (info, folder):
         unreadable = Problems()  # the executor's own manifests: never expected to hold a bad line
-        for kind in ("manifest", "eval_only"):
-            for rec in read_manifest(folder / file_name(kind), unreadable):
+        scratch = open_run(folder)
+        for path in scratch.files():   # manifest and eval_only
+            for rec in read_manifest(path, unreadable):
                 if waiting.get(rec.id):
                     # the first of an id is the one checked; later ones are its repeats
                     _take_measurements(waiting[rec.id].popleft().record, rec)
-        for rec in read_manifest(folder / file_name("rejected"), unreadable):
+        for rec in read_manifest(scratch.file("rejected"), unreadable):
             if not waiting.get(rec.id):
                 continue
             reason, stage = rec.extra.get("reason"), rec.extra.get("stage")

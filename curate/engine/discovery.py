@@ -75,7 +75,7 @@ def build_stages(names: list[str], settings: dict[str, dict], *,
         raise ParamError("no stages given; see `curate plugins`")
     eps = available()
     if guard and DEFAULT_GUARD not in names and not any(
-            getattr(load_class(n, eps), "text_guard", False) for n in names):
+            load_class(n, eps).text_guard for n in names):
         names = [*names, DEFAULT_GUARD]
     stray = sorted(set(settings) - set(names))
     if stray:
