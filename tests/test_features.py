@@ -53,8 +53,7 @@ def noisy_run(tmp_path_factory):
 
 
 def _records(run) -> dict:
-    return {r.id: r for name in ("manifest", "eval_only")
-            for r in read_manifest(run / f"{name}.jsonl")}
+    return {r.id: r for path in open_run(run).files() for r in read_manifest(path)}
 
 
 def _frames(record) -> int:

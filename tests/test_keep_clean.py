@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 import curate
 from curate.cli import app
 from manifests import read_manifest, write_manifest
+from manifests.rundir import open_run
 
 DEMO = Path(curate.__file__).parent / "demo"
 
@@ -26,8 +27,7 @@ def test_every_input_keeps_its_clean_record_and_gets_its_copy(tmp_path, stage):
                                    *extra, "--out", str(out), "--workers", "1"])
     assert res.exit_code == 0, res.output
     # a record holding personal data (call_006 says a phone number) and its copy are eval-only
-    kept = {r.id: r for name in ("manifest", "eval_only")
-            for r in read_manifest(out / f"{name}.jsonl")}
+    kept = {r.id: r for path in open_run(out).files() for r in read_manifest(path)}
     info = json.loads((out / "run.json").read_text())
     assert not info["per_stage"][f"1:{stage}"]["reasons"], info["per_stage"]
     for r in records:

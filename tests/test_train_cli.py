@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from manifests import Problems, read_manifest, write_manifest
+from manifests.rundir import open_run
 from manifests.textfile import read_name_text
 from tests.cli import fails as _fails
 from tests.cli import ok as _ok
@@ -41,7 +42,7 @@ def demo_run(tmp_path_factory) -> Path:
 def test_run_train_infer_export_cer(demo_run, tmp_path, family):
     run = demo_run
     # what infer and cer read of a run: its manifest, then its eval-only records
-    rows = [r for name in ("manifest", "eval_only") for r in read_manifest(run / f"{name}.jsonl")]
+    rows = [r for path in open_run(run).files() for r in read_manifest(path)]
     ckpt = tmp_path / "ckpt"
     # the CLI's tiny model has the real 30 s window, so merged windows train as they are
     out = _ok(["train", "--model", f"tiny:{family}", "--data", str(run), "--stage", "sft",
