@@ -22,6 +22,20 @@ def fails(args: list[str], message: str) -> None:
     assert message in " ".join(result.output.split()), result.output
 
 
+def run_records(records, folder, plugins: str) -> dict:
+    """``curate run --plugins PLUGINS --workers 1`` over ``records`` (written to
+    ``folder/in.jsonl``) into ``folder/run``: every output record by id, kept, eval-only and
+    rejected alike."""
+    from manifests import read_manifest, write_manifest
+    from manifests.rundir import KINDS, open_run
+
+    write_manifest(folder / "in.jsonl", records)
+    ok(["run", str(folder / "in.jsonl"), "--plugins", plugins, "--out", str(folder / "run"),
+        "--workers", "1"])
+    return {r.id: r for path in open_run(folder / "run").files(KINDS) if path.exists()
+            for r in read_manifest(path)}
+
+
 def install_stage(site, name: str, cls: str, source: str):
     """A third-party package ``curate_<name>`` whose ``cls`` (defined in ``source``) is registered
     under the ``curate.plugins`` entry points, installed on the path ``site``; returns ``site``."""

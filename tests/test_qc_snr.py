@@ -7,15 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from curate.checks import audio as A
-from curate.cli import app
 from curate.stage import SR
-from manifests import Record, read_manifest, write_manifest
+from manifests import Record
 from manifests.audio import load
 from plugins.noise import bundled_noise_dir, mix, noise_files, noise_segment
 from tests.audio_gen import speechlike, write
+from tests.cli import run_records
 
 REAL = Path(__file__).parent / "data" / "real"
 
@@ -85,15 +84,7 @@ def test_curate_run_vad_qc_flags_only_the_noisy_copy(tmp_path):
     for name, audio in (("clean", clean), ("noisy", noisy)):
         wav = write(tmp_path / f"{name}.wav", audio)
         recs.append(Record(id=name, audio=wav, duration=len(audio) / SR, text="文本"))
-    write_manifest(tmp_path / "in.jsonl", recs)
-    out = tmp_path / "run"
-    res = CliRunner().invoke(app, ["run", str(tmp_path / "in.jsonl"), "--plugins", "vad,qc",
-                                   "--out", str(out), "--workers", "1"])
-    assert res.exit_code == 0, res.output
-    kept = {r.id: r for r in read_manifest(out / "manifest.jsonl")}
-    rejected = {r.id: r for r in read_manifest(out / "rejected.jsonl")} \
-        if (out / "rejected.jsonl").exists() else {}
-    both = {**kept, **rejected}
+    both = run_records(recs, tmp_path, "vad,qc")
     clean_snr, noisy_snr = both["clean"].extra["qc"]["snr_db"], both["noisy"].extra["qc"]["snr_db"]
     assert clean_snr > 15 and "low_snr" not in both["clean"].tags
     assert noisy_snr == pytest.approx(3.0, abs=4.0) and "low_snr" in both["noisy"].tags

@@ -6,15 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from typer.testing import CliRunner
 
 import curate
-from curate.cli import app
 from curate.stage import SR, Context, Item, ParamError
 from manifests import Record, read_manifest, write_manifest
 from manifests.audio import load
 from plugins.vad import Vad, _webrtc_flags, smooth
 from tests.audio_gen import speechlike, write
+from tests.cli import run_records
 
 DEMO = Path(curate.__file__).parent / "demo" / "manifest.jsonl"
 
@@ -257,14 +256,7 @@ def test_curate_run_vad_qc_trims_long_silences_to_the_pad(tmp_path):
         edges[name] = speech_edges(body, 3.0)
         path = write(tmp_path / f"{name}.wav", audio)
         recs.append(Record(id=name, audio=path, duration=len(audio) / SR, text="打开空调"))
-    write_manifest(tmp_path / "in.jsonl", recs)
-    out = tmp_path / "run"
-    res = CliRunner().invoke(app, ["run", str(tmp_path / "in.jsonl"), "--plugins", "vad,qc",
-                                   "--out", str(out), "--workers", "1"])
-    assert res.exit_code == 0, res.output
-    kept = {r.id: r for r in read_manifest(out / "manifest.jsonl")}
-    rejected = out / "rejected.jsonl"
-    kept.update({r.id: r for r in read_manifest(rejected)} if rejected.exists() else {})
+    kept = run_records(recs, tmp_path, "vad,qc")
     for name, (first, last) in edges.items():
         rec = kept[name]
         assert rec.offset == pytest.approx(first - 0.2, abs=0.035), name
