@@ -232,7 +232,8 @@ def test_an_unsure_alignment_is_rejected_not_guessed(tmp_path, aligner_dir, mani
     for rid in long_ids:
         assert rejected[rid].extra["reason"] == "alignment_low_confidence"
         assert rejected[rid].extra["stage"] == "chunk30"
-        assert rid in rejected[rid].extra["error"] and "align_min_conf" in rejected[rid].extra["error"]
+        error = rejected[rid].extra["error"]
+        assert rid in error and "align_min_conf" in error
     assert [r.id for r in rows["manifest"]] == ["short"]
     assert acc["records"] == {"kept": 1, "eval_only": 0, "rejected": 3}
     assert acc["rejected_reasons"] == {"alignment_low_confidence": 3}

@@ -154,7 +154,8 @@ def test_the_trainer_resumes_through_it_without_a_second_model(tmp_path, monkeyp
     finetune(job(first))
     resumed = tmp_path / "resumed"
     shutil.copytree(first / "tiny-init", resumed / "tiny-init")
-    shutil.copytree(first / "checkpoints" / "checkpoint-2", resumed / "checkpoints" / "checkpoint-2")
+    shutil.copytree(first / "checkpoints" / "checkpoint-2",
+                    resumed / "checkpoints" / "checkpoint-2")
     at_resume = {}
     real = AdapterTrainer._load_from_checkpoint
 

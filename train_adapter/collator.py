@@ -3,8 +3,9 @@ is precomputed in memory.
 
 Each row is ``prompt + answer``. The processor expands the prompt's audio token to the clip's
 audio tokens (:mod:`.processor`); the answer (``text + <|im_end|>``) is tokenised on its own and
-appended, so the label boundary is exact whatever the tokenizer would merge across it. Labels are -100 everywhere but on
-the answer. Training pads on the right; generation pads on the left (its prompts end together).
+appended, so the label boundary is exact whatever the tokenizer would merge across it. Labels are
+-100 everywhere but on the answer. Training pads on the right; generation pads on the left (its
+prompts end together).
 """
 from __future__ import annotations
 

@@ -117,7 +117,8 @@ def _merge_in_fp32(model, adapter_dir: Path):
 def _model_dir(path) -> Path:
     folder = Path(path).expanduser().resolve()
     if not folder.is_dir():
+        families = ", ".join(title for title, _ in REGISTRY.values())
         raise ModelError(f"no model folder at {path} (curate never downloads weights: pass a local "
-                         f"checkpoint folder ({', '.join(title for title, _ in REGISTRY.values())}), "
-                         f"one written by curate train, or 'tiny[:FAMILY]')")
+                         f"checkpoint folder ({families}), one written by curate train, or "
+                         f"'tiny[:FAMILY]')")
     return folder

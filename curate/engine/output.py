@@ -68,7 +68,8 @@ class AudioStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / audio_name(item.record.id)
         # a copy the thread owns: the caller frees item.audio as soon as this returns
-        self._pending.append(worker_thread("audio").submit(_write_flac, path, np.clip(item.audio, -1, 1)))
+        self._pending.append(worker_thread("audio").submit(_write_flac, path,
+                                                           np.clip(item.audio, -1, 1)))
         while len(self._pending) > self.IN_FLIGHT:
             self._pending.popleft().result()
         rec = item.record
