@@ -13,6 +13,8 @@ PEAK = 0.99  # results louder than this are scaled down whole, rather than clipp
 
 def protect(audio: np.ndarray) -> tuple[np.ndarray, float]:
     """``audio`` scaled down whole if its peak passes PEAK, as float32; and the factor used."""
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    scale = PEAK / peak if peak > PEAK else 1.0
+    peak = max(float(audio.max()), -float(audio.min())) if audio.size else 0.0
+    if not peak > PEAK:
+        return audio.astype(np.float32, copy=False), 1.0
+    scale = PEAK / peak
     return (audio * np.float32(scale)).astype(np.float32, copy=False), scale

@@ -34,6 +34,7 @@ CACHE_MAX_S = 120.0  # noise files up to this long are decoded once per process 
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif"}
 _cache: dict[str, np.ndarray] = {}
+_looped: dict[str, np.ndarray] = {}  # a cached file, looped from its start
 
 
 def bundled_noise_dir() -> Path:
@@ -106,7 +107,9 @@ def mix(audio: np.ndarray, noise: np.ndarray, snr: float,
     if speech_power == 0.0 or noise_power == 0.0:
         return None
     gain = math.sqrt(speech_power / noise_power) / 10 ** (snr / 20)
-    mixed, scale = protect(audio + np.float32(gain) * noise)  # one factor on both: the SNR holds
+    mixed = np.multiply(noise, np.float32(gain))
+    mixed += audio
+    mixed, scale = protect(mixed)  # one factor on both: the SNR holds
     return mixed, gain, scale
 
 
@@ -141,9 +144,21 @@ def noise_segment(path: str, offset: float, n: int, length: float | None = None)
             piece = load(path, offset, n / SR)
             return loop(piece, 0, n)  # pads the odd sample lost to resampling
         full = load(path)
-        if length <= CACHE_MAX_S:
-            _cache[path] = full
-    return loop(full, start, n)
+        if length > CACHE_MAX_S:
+            return loop(full, start, n)
+        _cache[path] = full
+    start %= len(full)
+    # Cut from the file's loop, built once (and grown): a stretch of noise is the same whatever
+    # the length asked for (loop() leaves its last seam undone, and starts its first early
+    # when the offset lies inside it).
+    looped = _looped.get(path)
+    if looped is None or len(looped) < start + n:
+        looped = _looped[path] = loop(full, 0, max(start + n, 2 * len(full)))
+    return looped[start:start + n]
+
+
+def _crossfade(noise: np.ndarray) -> int:
+    return min(int(CROSSFADE_S * SR), len(noise) // 2)
 
 
 def loop(noise: np.ndarray, start: int, n: int) -> np.ndarray:
@@ -151,7 +166,7 @@ def loop(noise: np.ndarray, start: int, n: int) -> np.ndarray:
     start = start % len(noise)
     out = noise[start:start + n]
     while len(out) < n:
-        xf = min(int(CROSSFADE_S * SR), len(out), len(noise) // 2)
+        xf = min(_crossfade(noise), len(out))
         if xf < 2:
             out = np.concatenate((out, noise))
             continue

@@ -17,10 +17,11 @@ trimmed start) for later stages (chunk30 cuts at pauses, noise measures SNR over
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import warnings
 from collections.abc import Iterator
-from itertools import pairwise
+from itertools import pairwise, repeat
 from typing import ClassVar, NamedTuple
 
 import numpy as np
@@ -201,27 +202,42 @@ class Levels(NamedTuple):
     bands: np.ndarray  # n x 4: from each of EDGE_BANDS_HZ to the next (the last to SR / 2)
 
 
+LEVEL_BLOCK = 1024  # quarter-frames per FFT: a block's spectra stay in cache (a clip's at once
+                   # took 8x the clip's bytes, and most of the levels' time was memory)
+
+
 def subframe_levels(audio: np.ndarray, n: int, frame: int) -> Levels:
     """The levels of the first ``n`` frames of ``frame`` samples."""
     sub = frame // SUBFRAMES
-    parts = audio[:n * frame].astype(np.float64).reshape(n, frame)[:, :sub * SUBFRAMES]
-    spectra = np.fft.rfft(parts.reshape(n * SUBFRAMES, sub), axis=1)
-    power = spectra.real ** 2 + spectra.imag ** 2
-    # One FFT serves all the levels: pick[k, j] = 1 where bin k counts towards level j.
-    pick = np.zeros((power.shape[1], 3 + len(EDGE_BANDS_HZ)))
-    cut = int(np.ceil(FRICATIVE_HZ * sub / SR))
-    pick[:, 0], pick[:cut, 1], pick[cut:, 2] = 1, 1, 1
-    starts = [int(np.ceil(hz * sub / SR)) for hz in EDGE_BANDS_HZ] + [power.shape[1]]
-    for j, (lo, hi) in enumerate(pairwise(starts)):
-        pick[lo:hi, 3 + j] = 1
+    pick = _band_pick(sub)
     if not n:
         return Levels(*(np.zeros(0),) * 3, np.zeros((0, len(EDGE_BANDS_HZ))))
-    quarters = (power @ pick).reshape(n, SUBFRAMES, pick.shape[1])
+    parts = audio[:n * frame].reshape(n, frame)[:, :sub * SUBFRAMES].reshape(n * SUBFRAMES, sub)
+    quarters = np.empty((len(parts), pick.shape[1]))
+    for i in range(0, len(parts), LEVEL_BLOCK):
+        spectra = np.fft.rfft(parts[i:i + LEVEL_BLOCK].astype(np.float64), axis=1)
+        quarters[i:i + LEVEL_BLOCK] = (spectra.real ** 2 + spectra.imag ** 2) @ pick
+    quarters = quarters.reshape(n, SUBFRAMES, pick.shape[1])
     # The median of the four quarters (SUBFRAMES): the mean of the middle two.
     middle = (quarters.sum(axis=1) - quarters.max(axis=1) - quarters.min(axis=1)) / 2
     with np.errstate(divide="ignore"):
         levels = 10 * np.log10(middle)
     return Levels(levels[:, 0], levels[:, 1], levels[:, 2], levels[:, 3:])
+
+
+@functools.cache
+def _band_pick(sub: int) -> np.ndarray:
+    """One FFT serves all the levels: pick[k, j] = 1 where bin k of a ``sub``-sample spectrum
+    counts towards level j (total, low, high, then EDGE_BANDS_HZ)."""
+    bins = sub // 2 + 1
+    pick = np.zeros((bins, 3 + len(EDGE_BANDS_HZ)))
+    cut = int(np.ceil(FRICATIVE_HZ * sub / SR))
+    pick[:, 0], pick[:cut, 1], pick[cut:, 2] = 1, 1, 1
+    starts = [int(np.ceil(hz * sub / SR)) for hz in EDGE_BANDS_HZ] + [bins]
+    for j, (lo, hi) in enumerate(pairwise(starts)):
+        pick[lo:hi, 3 + j] = 1
+    pick.flags.writeable = False
+    return pick
 
 
 def percentile(values: np.ndarray, q: float) -> float:
@@ -341,14 +357,18 @@ def extend_edges(runs: list[list[float]], grow: np.ndarray,
 
 
 def _webrtc_flags(audio: np.ndarray, aggressiveness: int) -> tuple[np.ndarray, int]:
-    import webrtcvad  # a C extension; imported where used so module import stays light
+    import _webrtcvad  # webrtcvad's C extension; imported where used so module import stays light
+    import webrtcvad
 
     vad = webrtcvad.Vad(aggressiveness)
-    pcm = memoryview((np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes())
-    step = WEBRTC_FRAME * 2  # bytes per frame
-    is_speech = vad.is_speech   # a frame at a time: the loop's own cost is most of it
-    flags = np.fromiter((is_speech(pcm[i:i + step], SR)
-                         for i in range(0, len(pcm) - step + 1, step)), dtype=bool)
+    pcm = np.multiply(audio, 32767, dtype=np.float32)
+    np.clip(pcm, -32767, 32767, out=pcm)
+    n = len(audio) // WEBRTC_FRAME
+    frames = pcm[:n * WEBRTC_FRAME].astype("<i2").reshape(n, WEBRTC_FRAME)
+    # The C call a frame at a time, without webrtcvad's Python wrapper: the loop's own cost was
+    # most of it.
+    flags = np.fromiter(map(_webrtcvad.process, repeat(vad._vad, n), repeat(SR), frames,
+                            repeat(WEBRTC_FRAME)), dtype=bool, count=n)
     return flags, WEBRTC_FRAME
 
 

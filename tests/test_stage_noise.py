@@ -159,6 +159,21 @@ def test_short_noise_files_loop_without_gaps_or_jumps():
     assert np.all(np.abs(per_second - level) < 2.0)
 
 
+def test_a_noise_segment_is_the_files_loop_from_its_offset_whatever_its_length():
+    """A segment of a cached file is cut from the file's loop, built once: its samples do not
+    depend on how many follow, and where the offset leaves a whole crossfade before the file's
+    end it is loop() from that offset."""
+    path = str(DEMO / "noise" / "car_1.flac")
+    noise = load(path)
+    n = len(noise)
+    for start in (0, SR, n - SR, n - 100):
+        long = noise_segment(path, start / SR, 3 * n)
+        if start <= n - SR:
+            assert np.array_equal(long, loop(noise, start, 3 * n))
+        for short in (SR, n - start, n - start + 400, 2 * n):
+            assert np.array_equal(noise_segment(path, start / SR, short), long[:short])
+
+
 def test_a_users_noise_folder(tmp_path):
     (tmp_path / "sub").mkdir()
     hum = 0.05 * np.sin(np.arange(40 * SR) * 2 * np.pi * 100 / SR).astype(np.float32)

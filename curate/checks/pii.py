@@ -42,6 +42,13 @@ _HOMOPHONES = {**dict.fromkeys("要腰妖邀", "1"), **dict.fromkeys("儿而尔�
                **dict.fromkeys("酒久旧", "9"), **dict.fromkeys("林玲铃", "0")}
 _X = set("Xx叉")  # the ID check character 10
 MAX_DIGITS = 23    # the longest number looked for: 0086 and a 19-digit card
+MIN_DIGITS = 11    # the shortest: a mobile or a landline (IDs and cards are longer)
+# A text holds a number looked for only where MIN_DIGITS characters that may read as digits
+# follow one another with at most MAX_GLUE others between each two. Most transcripts fail that
+# at C speed and skip the digit-run reader, a Python loop.
+_DIGIT_LIKE = f"0-9０-９{''.join(_SPOKEN)}{''.join(_HOMOPHONES)}"
+_DIGIT_SPAN = re.compile(
+    f"(?:[{_DIGIT_LIKE}][^{_DIGIT_LIKE}]{{0,{MAX_GLUE}}}){{{MIN_DIGITS - 1}}}[{_DIGIT_LIKE}]")
 
 
 def _digit(ch: str) -> str | None:
@@ -222,6 +229,8 @@ def _luhn(digits: str) -> bool:
 
 
 def _number_hits(text: str) -> list[Hit]:
+    if not _DIGIT_SPAN.search(text):
+        return []
     hits: list[Hit] = []
     for run in _groups(text):
         used = [False] * len(run)
@@ -302,7 +311,13 @@ def _plate_view(text: str) -> str:
     return "".join(out)
 
 
+# What every plate starts with (the pattern reads a view with ASCII letters upper-cased).
+_PLATE_START = re.compile(rf"[{PROVINCES}]\s?[A-Za-z]")
+
+
 def _plate_hits(text: str) -> list[Hit]:
+    if not _PLATE_START.search(text):
+        return []
     hits = []
     view = _plate_view(text)
     for m in _PLATE.finditer(view):
@@ -352,7 +367,12 @@ _EMAIL = re.compile(
     rf"\s*{_DOT}\s*(?:com|cn|net|org|edu|gov|io|me|co))(?![A-Za-z])", re.IGNORECASE)
 
 
+_EMAIL_AT = re.compile(r"[@＠]|艾特|圈a|小老鼠|at", re.IGNORECASE)  # what every e-mail holds
+
+
 def _email_hits(text: str) -> list[Hit]:
+    if not _EMAIL_AT.search(text):
+        return []
     hits = []
     for m in _EMAIL.finditer(text):
         domain = re.sub(rf"\s*{_DOT}\s*", ".", m.group(2), flags=re.IGNORECASE)
@@ -381,7 +401,13 @@ _NOT_STREETS = {"公路", "马路", "道路", "环路", "一路", "条路", "段
 _BEFORE_ADDRESS = "到去在是成为往住送"
 
 
+# What every address holds: a street suffix (_STREET) or a building's (_UNIT_ADDRESS).
+_ADDRESS_WORD = re.compile(r"[路街巷弄栋幢座]|胡同|大道|号楼")
+
+
 def _address_hits(text: str) -> list[Hit]:
+    if not _ADDRESS_WORD.search(text):
+        return []
     hits = []
     for m in _STREET_ADDRESS.finditer(text):
         name = m.group(1)

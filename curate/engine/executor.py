@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import math
 import os
 import signal
 import sys
@@ -154,30 +155,32 @@ def _watch_parent(parent: int) -> None:
 
 
 def _load(rec: Record):
-    """The record's audio, or the AudioError that says why not (run on the decode thread)."""
+    """The record's audio, checked, or the reason it is rejected (run on the decode thread, so
+    the checks' passes over the samples overlap the stages)."""
     try:
-        return load(rec.audio, rec.offset, rec.duration)
+        audio = load(rec.audio, rec.offset, rec.duration)
     except AudioError as e:
-        return e
+        return e.reason
+    lo, hi = float(audio.min()), float(audio.max())  # a NaN anywhere makes them NaN
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "corrupt_audio"
+    if max(hi, -lo) < SILENCE_PEAK:
+        return "silent_audio"
+    return audio
 
 
 def _decode(item: Item, stats: StageStats, loading) -> None:
-    """Take ``item``'s audio from ``loading`` (a Future of :func:`_load`, on the decode thread)
-    and check it; the time counted is what the stages waited for it."""
+    """Take ``item``'s audio from ``loading`` (a Future of :func:`_load`, on the decode thread);
+    the time counted is what the stages waited for it."""
     t0 = time.perf_counter()
     rec = item.record
     audio = loading.result()
-    if isinstance(audio, AudioError):
-        item.reject("decode", audio.reason)
+    if isinstance(audio, str):
+        item.reject("decode", audio)
     else:
-        if not np.isfinite(audio).all():
-            item.reject("decode", "corrupt_audio")
-        elif float(np.max(np.abs(audio))) < SILENCE_PEAK:
-            item.reject("decode", "silent_audio")
-        else:
-            item.audio = audio
-            # The header duration can differ from the decoded length by a few samples.
-            rec.duration = len(audio) / SR
+        item.audio = audio
+        # The header duration can differ from the decoded length by a few samples.
+        rec.duration = len(audio) / SR
     stats.time += time.perf_counter() - t0
     stats.count_in(rec.duration)
     _count_out(item, stats)

@@ -67,9 +67,8 @@ class AudioStore:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / audio_name(item.record.id)
-        # a copy the thread owns: the caller frees item.audio as soon as this returns
-        self._pending.append(worker_thread("audio").submit(_write_flac, path,
-                                                           np.clip(item.audio, -1, 1)))
+        # The thread keeps the array alive; no stage touches a record's audio once it is stored.
+        self._pending.append(worker_thread("audio").submit(_write_flac, path, item.audio))
         while len(self._pending) > self.IN_FLIGHT:
             self._pending.popleft().result()
         rec = item.record
@@ -107,6 +106,8 @@ os.register_at_fork(after_in_child=_THREADS.clear)
 
 
 def _write_flac(path: Path, audio: np.ndarray) -> None:
+    if max(float(audio.max()), -float(audio.min())) > 1.0:
+        audio = np.clip(audio, -1, 1)  # not every libsndfile clips a float past full scale
     flac = io.BytesIO()  # encoded in memory, so a write error is Python's, naming the file
     sf.write(flac, audio, SR, format="FLAC", subtype="PCM_16")
     try:
