@@ -86,6 +86,8 @@ def export(
     if not out.is_file():
         try:  # replacing a folder must never delete the input or the audio it points at
             lifecycle.check_out(out, manifest)
+            if out.exists():
+                lifecycle.check_audio_outside(out, lifecycle.audio_folders(manifest))
         except lifecycle.RunDirError as e:
             fail(str(e), 2)
     above = next(p for p in out.parents if p.exists())

@@ -138,6 +138,33 @@ def test_out_holding_audio_the_input_points_at_is_refused(manifest, tmp_path):
     assert snapshot(a) == before
 
 
+def test_a_rerun_into_its_folder_reads_the_input_twice_as_a_first_run_does(manifest, tmp_path,
+                                                                           monkeypatch):
+    """The check that --out holds none of the input's audio rides on the run's first pass over
+    the input: a rerun with --force reads it no more often than the first run (two passes: the
+    scan, then the run; 10 M records make a pass cost minutes)."""
+    import manifests
+    from curate.engine import lifecycle
+
+    passes = []
+    read = manifests.read_manifest
+
+    def counted(path, *args, **kwargs):
+        if Path(path) == manifest:
+            passes.append(path)
+        return read(path, *args, **kwargs)
+
+    monkeypatch.setattr(manifests, "read_manifest", counted)
+    monkeypatch.setattr(lifecycle, "read_manifest", counted)
+    out = tmp_path / "out"
+    for extra in ([], ["--force"]):
+        passes.clear()
+        res = CliRunner().invoke(app, ["run", str(manifest), "--plugins", "short", "--out",
+                                       str(out), "--workers", "1", *extra])
+        assert res.exit_code == 0, res.output
+        assert len(passes) == 2
+
+
 def test_out_naming_a_file_is_one_clear_error(manifest, tmp_path):
     f = tmp_path / "notes.txt"
     f.write_text("keep me")

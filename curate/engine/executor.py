@@ -412,11 +412,16 @@ class Pipeline:
             if type(stage).prepare is not Stage.prepare:
                 stage.prepare(records(), self.ctx)
 
-    def run(self, records: Callable[[], Iterable[Record]]) -> None:
-        """Run the (prepared) stages over the input, then join the shards' manifests. The input is
-        read twice: once for repeated ids and the seconds to do (``on_total``), once to run."""
-        repeated, total = _repeated_ids(records())
+    def scan(self, records: Iterable[Record]) -> set[str]:
+        """The pass over the input before the run: repeated ids and the seconds to do
+        (``on_total``). Returns the folders the input's audio lies in."""
+        self._repeated, total, folders = _scan(records)
         self.on_total(total)
+        return folders
+
+    def run(self, records: Callable[[], Iterable[Record]]) -> None:
+        """Run the (prepared, scanned) stages over the input, then join the shards' manifests."""
+        repeated = self._repeated
         group_by = tuple(dict.fromkeys(f for s in self.stages if (f := s.groups_by())))
         setup = (self.stages, self.ctx, self.out_dir)
         if self.engine == "ray":
@@ -496,20 +501,22 @@ def _ray_shard(setup: tuple, index: int, shard: list[Item]) -> dict:
     return _run_shard(index, shard)
 
 
-def _repeated_ids(records: Iterable[Record]) -> tuple[set[int], float]:
-    """The 64-bit hashes of ids that occur more than once, and the input's seconds (every row,
-    for the progress total): 8 bytes a record while reading, so the main process need not keep
-    every id to set repeats aside."""
+def _scan(records: Iterable[Record]) -> tuple[set[int], float, set[str]]:
+    """The 64-bit hashes of ids that occur more than once, the input's seconds (every row, for
+    the progress total) and its audio's folders: 8 bytes a record while reading, so the main
+    process need not keep every id to set repeats aside."""
     total = 0.0
+    folders: set[str] = set()
 
     def hashes() -> Iterator[int]:
         nonlocal total
         for r in records:
             total += r.duration
+            folders.add(os.path.dirname(r.audio))
             yield _id_hash(r.id)
 
     values, counts = np.unique(np.fromiter(hashes(), dtype=np.uint64), return_counts=True)
-    return set(values[counts > 1].tolist()), total
+    return set(values[counts > 1].tolist()), total, folders
 
 
 def _id_hash(rid: str) -> int:
@@ -551,8 +558,10 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
                  prepare_records: Callable[[], Iterable[Record]] | None = None) -> dict:
     """Run ``stages`` over ``records()`` into ``out_dir``; returns what ``run.json`` holds.
 
-    ``records`` is a factory: the run reads the input twice (repeated ids and the seconds to do,
-    given to ``on_total``, then the run itself); stages with a pre-pass read it once more before.
+    ``records`` is a factory: the run reads the input twice (repeated ids, the seconds to do,
+    given to ``on_total``, and the folders of its audio, which the run folder must not hold, as
+    clearing it would delete them; then the run itself); stages with a pre-pass read it once more
+    before.
     ``on_progress`` is given each finished shard's seconds; they add up to ``on_total``'s.
     ``problems`` (a manifests.Problems the factory fills) lists unreadable input lines in run.json.
     The folder is locked for the run (see lifecycle.lock) and cleared only once the stages'
@@ -576,6 +585,7 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
                         on_total=on_total, shard_seconds=shard_seconds, engine=engine)
         t0 = time.perf_counter()
         pipe.prepare(prepare_records or records)
+        lifecycle.check_audio_outside(out_dir, pipe.scan(records()))
         lifecycle.prepare(out_dir, lifecycle.job_of(fingerprint, stages, seed, shard_seconds),
                         resume=resume)
         pipe.run(records)

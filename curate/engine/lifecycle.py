@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from manifests import Problems, atomic_write_text, read_manifest
 from manifests.rundir import MARKER, RUN_JSON, RunDirError, open_run
@@ -109,8 +109,9 @@ def job_differences(old: dict, new: dict) -> list[str]:
 
 def check_out(out_dir: Path, manifest: Path | None = None) -> None:
     """Refuse, before anything is touched, an output folder that is a file, or one whose clearing
-    would destroy this run's input: a folder holding the input manifest or audio the input's
-    records point at, or a folder inside the input's run directory."""
+    would destroy this run's input: a folder holding the input manifest, or a folder inside the
+    input's run directory. (A folder holding the input's audio: see check_audio_outside, which
+    a run calls with its first pass over the input.)"""
     if out_dir.exists() and not out_dir.is_dir():
         raise RunDirError(f"--out {out_dir} is a file, not a folder; choose another --out")
     if manifest is None:
@@ -121,13 +122,21 @@ def check_out(out_dir: Path, manifest: Path | None = None) -> None:
     if (src.parent / MARKER).exists() and _within(out, src.parent):
         raise RunDirError(f"--out {out_dir} is inside the input run directory {src.parent}; "
                           "choose another --out")
-    if not out_dir.exists():
-        return
-    folders = {os.path.dirname(r.audio) for r in read_manifest(manifest, Problems())}
+
+
+def check_audio_outside(out_dir: Path, folders: Iterable[str]) -> None:
+    """Refuse an output folder holding any of ``folders`` (where the input's audio lies), before
+    it is cleared."""
+    out = out_dir.resolve()
     for folder in sorted(folders):
         if folder and _within(Path(folder).resolve(), out):
             raise RunDirError(f"--out {out_dir} holds audio the input's records point at "
                               f"({folder}); choose another --out")
+
+
+def audio_folders(manifest: Path) -> set[str]:
+    """The folders the audio of ``manifest``'s records lies in."""
+    return {os.path.dirname(r.audio) for r in read_manifest(manifest, Problems())}
 
 
 def _within(path: Path, folder: Path) -> bool:
