@@ -412,12 +412,11 @@ class Pipeline:
             if type(stage).prepare is not Stage.prepare:
                 stage.prepare(records(), self.ctx)
 
-    def scan(self, records: Iterable[Record]) -> set[str]:
+    def scan(self, records: Iterable[Record], folders: set[str] | None = None) -> None:
         """The pass over the input before the run: repeated ids and the seconds to do
-        (``on_total``). Returns the folders the input's audio lies in."""
-        self._repeated, total, folders = _scan(records)
+        (``on_total``); ``folders``, when given, gets the folders the input's audio lies in."""
+        self._repeated, total = _scan(records, folders)
         self.on_total(total)
-        return folders
 
     def run(self, records: Callable[[], Iterable[Record]]) -> None:
         """Run the (prepared, scanned) stages over the input, then join the shards' manifests."""
@@ -501,24 +500,24 @@ def _ray_shard(setup: tuple, index: int, shard: list[Item]) -> dict:
     return _run_shard(index, shard)
 
 
-def _scan(records: Iterable[Record]) -> tuple[set[int], float, set[str]]:
-    """The 64-bit hashes of ids that occur more than once, the input's seconds (every row, for
-    the progress total) and its audio's folders: 8 bytes a record while reading, so the main
-    process need not keep every id to set repeats aside."""
+def _scan(records: Iterable[Record], folders: set[str] | None) -> tuple[set[int], float]:
+    """The 64-bit hashes of ids that occur more than once, and the input's seconds (every row, for
+    the progress total); into ``folders`` (if given) the folders of its audio. 8 bytes a record
+    while reading, so the main process need not keep every id to set repeats aside."""
     total = 0.0
-    folders: set[str] = set()
 
     def hashes() -> Iterator[int]:
         nonlocal total
         for r in records:
             total += r.duration
-            folders.add(os.path.dirname(r.audio))
+            if folders is not None:
+                folders.add(os.path.dirname(r.audio))
             yield _id_hash(r.id)
 
     ids = np.fromiter(hashes(), dtype=np.uint64)
     ids.sort()  # in place: np.unique's copies and counts took the main process to 390 MB at 10 M
     repeats = ids[1:][ids[1:] == ids[:-1]]
-    return set(repeats.tolist()), total, folders
+    return set(repeats.tolist()), total
 
 
 def _id_hash(rid: str) -> int:
@@ -587,7 +586,11 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
                         on_total=on_total, shard_seconds=shard_seconds, engine=engine)
         t0 = time.perf_counter()
         pipe.prepare(prepare_records or records)
-        lifecycle.check_audio_outside(out_dir, pipe.scan(records()))
+        # Clearing a folder that holds anything could delete the input's audio, so then the scan
+        # collects the folders it lies in (only then: a folder a record makes millions of names).
+        folders = set() if any(p.name != lifecycle.LOCK for p in out_dir.iterdir()) else None
+        pipe.scan(records(), folders)
+        lifecycle.check_audio_outside(out_dir, folders or ())
         lifecycle.prepare(out_dir, lifecycle.job_of(fingerprint, stages, seed, shard_seconds),
                         resume=resume)
         pipe.run(records)
