@@ -4,8 +4,9 @@ Builds corpora of N hours from the demo corpus voices (a manifest that reuses th
 under new ids, so every record is really decoded), then, for each N, runs in separate processes:
 
   curate   vad,short,chunk30,merge30,noise with --workers W
-  ray      the same with --engine ray (a single-node Ray that curate starts), when ray is installed;
-           also printed less Ray's own start and stop, timed alone in the same run
+  ray      the same with --engine ray (a single-node Ray that curate starts), when ray is installed
+  ray-up   the same on a Ray already running (`ray start --head`, then RAY_ADDRESS=auto), as on a
+           cluster: Ray's start and stop are not in the time (nor its processes in the RSS)
   resume   the same run killed with SIGKILL once half its shards are finished, then rerun: the
            figure is the rerun's wall time against the uninterrupted run's (it should be ~half)
   floor    decode every input and encode ~30 s FLAC outputs with soundfile, nothing else, W processes
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -124,14 +126,17 @@ def killed_half_way(cmd: list[str], out: Path, shards: int, env: dict) -> None:
     proc.wait()
 
 
-def ray_start_stop(workers: int, env: dict) -> float:
-    """Seconds a single-node Ray takes to start and stop, as curate starts it, with nothing run."""
-    code = ("import time, ray; t = time.perf_counter(); "
-            f"ray.init(num_cpus={workers}, include_dashboard=False, log_to_driver=False, "
-            "logging_level='WARNING'); ray.shutdown(); print(time.perf_counter() - t)")
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout
-    return float(out.split()[-1])
+@contextmanager
+def running_ray(workers: int, env: dict):
+    """A single-node Ray started with `ray start --head`, as on a cluster: yields the environment
+    that points curate at it (RAY_ADDRESS=auto); stopped on leaving."""
+    ray = str(Path(sys.executable).parent / "ray")
+    subprocess.run([ray, "start", "--head", f"--num-cpus={workers}", "--include-dashboard=false",
+                    "--disable-usage-stats"], env=env, check=True, capture_output=True)
+    try:
+        yield {**env, "RAY_ADDRESS": "auto"}
+    finally:
+        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True)
 
 
 def main() -> None:
@@ -180,6 +185,12 @@ def main() -> None:
                 (tmp / name).mkdir(exist_ok=True)
                 wall, peak, _ = run_measured(cmd, env=env, cwd=ROOT)
                 results[name] = (seconds / wall, peak)
+            if have_ray:
+                cmd = runs["curate"][:-4] + ["--out", str(tmp / "ray-up"), "--engine", "ray",
+                                          "--workers", str(args.workers)]
+                with running_ray(args.workers, env) as ray_env:
+                    wall, peak, _ = run_measured(cmd, env=ray_env, cwd=ROOT)
+                results["ray-up"] = (seconds / wall, peak)
             info = json.loads((tmp / "curate" / "run.json").read_text())
             kept, shards = info["accounting"], info["shards"]["total"]
             for name, (speed, peak) in results.items():
@@ -196,21 +207,10 @@ def main() -> None:
                   f"{kept['input_records']} records", file=sys.stderr)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    if have_ray:
-        ray_fixed = ray_start_stop(args.workers, env)
     print(f"workers={args.workers}  cores={os.cpu_count()}")
     print(f"{'hours':>6} {'pipeline':<8} {'audio s / wall s':>17} {'vs floor':>9} {'peak RSS MB':>12}")
     for hours, name, speed, ratio, mb in rows:
         print(f"{hours:>6g} {name:<8} {speed:>17.1f} {ratio:>8.2f}x {mb:>12.0f}")
-    if have_ray:
-        print(f"ray start + stop alone: {ray_fixed:.1f} s")
-        for hours, name, speed, _, _ in rows:
-            if name == "ray":
-                local = next(r[2] for r in rows if r[:2] == (hours, "curate"))
-                seconds = hours * 3600
-                rest = seconds / (seconds / speed - ray_fixed)
-                print(f"{hours:>6g} h ray less its start + stop: {rest:.1f} audio s / wall s, "
-                      f"{rest / local:.2f}x --engine local")
     for hours, reused, shards, wall, share in resumes:
         print(f"{hours:>6g} h killed half way: the rerun reused {reused} of {shards} shards and took "
               f"{wall:.1f} s, {share:.2f}x the uninterrupted run")
