@@ -6,7 +6,7 @@ Builds manifests of N records of metadata only (one real clip under new ids) and
 text-only stages `short,sensitive` over them (no decoding: the engine's own cost), with 2 workers,
 printing records per second and the peak RSS of the main process and of the whole process tree.
 
-    python bench/engine_memory.py --records 100000 --records 1000000
+    python bench/engine_memory.py --records 100000 --records 1000000 --records 10000000
 """
 from __future__ import annotations
 
