@@ -202,8 +202,9 @@ class Levels(NamedTuple):
     bands: np.ndarray  # n x 4: from each of EDGE_BANDS_HZ to the next (the last to SR / 2)
 
 
-LEVEL_BLOCK = 1024  # quarter-frames per FFT: a block's spectra stay in cache (a clip's at once
-                   # took 8x the clip's bytes, and most of the levels' time was memory)
+# Quarter-frames per FFT: a block's spectra stay in cache. A clip's at once took 8x the clip's
+# bytes, and a quarter of the levels' time.
+LEVEL_BLOCK = 1024
 
 
 def subframe_levels(audio: np.ndarray, n: int, frame: int) -> Levels:
