@@ -217,6 +217,15 @@ def template_words(styles: dict[str, dict[str, str]]) -> list[str]:
             for templates in styles.values() for t in templates.values()]
 
 
+def tiny_text_config(tiny: dict, text: dict | None, tokenizer, vocab_size: int | None,
+                     ids: dict[str, int], *, tied: bool) -> dict:
+    """A tiny model's LLM config: the family's ``tiny`` sizes, with the caller's ``text``
+    overrides, a vocabulary that covers the tokenizer (or ``vocab_size``, if larger), and turns
+    that end at <|im_end|>, padded with <|endoftext|>."""
+    return {**tiny, **(text or {}), "vocab_size": max(len(tokenizer), vocab_size or 0),
+            "max_position_embeddings": 4096, "tie_word_embeddings": tied,
+            "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
+            "bos_token_id": None}
 
 
 def generation_ids(model, eos: int, pad: int) -> None:

@@ -19,7 +19,8 @@ from manifests.audio import TARGET_SR
 
 from ..features import FRAMES_PER_SECOND
 from ..tiny import train_tokenizer
-from .base import HYP, Parts, WhisperAudio, active, chat, generation_ids, template_words
+from .base import (HYP, Parts, WhisperAudio, active, chat, generation_ids, template_words,
+                   tiny_text_config)
 
 AUDIO = "<|audio_bos|><|AUDIO|><|audio_eos|>"
 NAMED = {"audio_token": "<|AUDIO|>", "audio_bos_token": "<|audio_bos|>",
@@ -97,11 +98,8 @@ class Qwen25Omni(WhisperAudio):
             audio_config={**TINY_AUDIO, "output_dim": 64, **(audio or {}), "num_mel_bins": 128,
                           "max_source_positions": window * FRAMES_PER_SECOND // 2},
             vision_config={**TINY_VISION, "out_hidden_size": 64, **(vision or {})},
-            text_config={**TINY_TEXT, **(text or {}),
-                         "vocab_size": max(len(tokenizer), vocab_size or 0),
-                         "max_position_embeddings": 4096, "tie_word_embeddings": False,
-                         "eos_token_id": ids["<|im_end|>"],
-                         "pad_token_id": ids["<|endoftext|>"], "bos_token_id": None},
+            text_config=tiny_text_config(TINY_TEXT, text, tokenizer, vocab_size, ids,
+                                         tied=False),
             audio_token_index=ids["<|AUDIO|>"], image_token_index=ids["<|IMAGE|>"],
             video_token_index=ids["<|VIDEO|>"], audio_start_token_id=ids["<|audio_bos|>"],
             audio_end_token_id=ids["<|audio_eos|>"],

@@ -18,7 +18,8 @@ from manifests.audio import TARGET_SR
 
 from ..features import FRAMES_PER_SECOND
 from ..tiny import train_tokenizer
-from .base import HYP, Parts, WhisperAudio, active, chat, generation_ids, template_words
+from .base import (HYP, Parts, WhisperAudio, active, chat, generation_ids, template_words,
+                   tiny_text_config)
 
 AUDIO = "<|audio_bos|><|AUDIO|><|audio_eos|>"
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>",
@@ -94,11 +95,8 @@ class Qwen2Audio(WhisperAudio):
             audio_config={"model_type": "qwen2_audio_encoder", **TINY_AUDIO, **(audio or {}),
                           "num_mel_bins": 128,
                           "max_source_positions": window * FRAMES_PER_SECOND // 2},
-            text_config={"model_type": "qwen2", **TINY_TEXT, **(text or {}),
-                         "vocab_size": max(len(tokenizer), vocab_size or 0),
-                         "max_position_embeddings": 4096, "tie_word_embeddings": False,
-                         "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
-                         "bos_token_id": None},
+            text_config=tiny_text_config({"model_type": "qwen2", **TINY_TEXT}, text, tokenizer,
+                                         vocab_size, ids, tied=False),
             audio_token_index=ids["<|AUDIO|>"])
         torch.manual_seed(seed)
         model = Qwen2AudioForConditionalGeneration(config)

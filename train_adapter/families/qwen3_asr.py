@@ -24,7 +24,8 @@ from transformers.models.qwen3_asr.modeling_qwen3_asr import Qwen3ASRModel
 from manifests.audio import TARGET_SR
 
 from ..tiny import train_tokenizer
-from .base import HOP, HYP, Family, Parts, active, generation_ids, template_words
+from .base import (HOP, HYP, Family, Parts, active, generation_ids, template_words,
+                   tiny_text_config)
 
 AUDIO = "<|audio_start|><|audio_pad|><|audio_end|>"
 ASR_TEXT = "<asr_text>"
@@ -123,11 +124,8 @@ class Qwen3ASR(Family):
         ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
         config = Qwen3ASRConfig(
             audio_config={**TINY_AUDIO, **(audio or {}), "num_mel_bins": 128},
-            text_config={**TINY_TEXT, **(text or {}),
-                         "vocab_size": max(len(tokenizer), vocab_size or 0),
-                         "max_position_embeddings": 4096, "tie_word_embeddings": True,
-                         "eos_token_id": ids["<|im_end|>"],
-                         "pad_token_id": ids["<|endoftext|>"], "bos_token_id": None},
+            text_config=tiny_text_config(TINY_TEXT, text, tokenizer, vocab_size, ids,
+                                         tied=True),
             audio_token_id=ids["<|audio_pad|>"], timestamp_token_id=ids["<timestamp>"],
             pad_token_id=ids["<|endoftext|>"],
             eos_token_id=[ids["<|endoftext|>"], ids["<|im_end|>"]], tie_word_embeddings=True)
