@@ -17,6 +17,7 @@ from manifests import Record, read_manifest, write_manifest
 from manifests.audio import load
 from tests.audio_gen import speechlike, write
 from tests.browser import DevTools, needs_chromium, open_page, page_errors
+from tests.cli import ok
 
 from curate.features import (EMPTY, GAP_PX, MEL_ROW_PX, figure, find_pair, frame_distance,
                              layout, notes)
@@ -166,9 +167,8 @@ def test_a_copy_whose_twin_is_not_in_the_run_says_so(noisy_run, tmp_path):
     copies[1].duration = 0.5
     write_manifest(tmp_path / "noisy.jsonl", copies)
     run = tmp_path / "run"
-    res = CliRunner().invoke(app, ["run", str(tmp_path / "noisy.jsonl"), "--plugins", "short",
-                                   "--out", str(run), "--workers", "1"])
-    assert res.exit_code == 0, res.output
+    ok(["run", str(tmp_path / "noisy.jsonl"), "--plugins", "short", "--out", str(run),
+        "--workers", "1"])
     res = CliRunner().invoke(app, ["features", str(run), "--id", "utt0#noise"])
     assert res.exit_code == 2, res.output
     assert "'utt0#noise' was made by noise from 'utt0', which is not in" in res.output
@@ -184,9 +184,8 @@ def test_a_twin_whose_lineage_the_copy_does_not_continue_is_refused(noisy_run, t
     clean.lineage = [{**clean.lineage[0], "trim": [0.0, 1.0]}]   # not the record noise copied
     write_manifest(tmp_path / "pair.jsonl", [clean, copy])
     run = tmp_path / "run"
-    res = CliRunner().invoke(app, ["run", str(tmp_path / "pair.jsonl"), "--plugins", "short",
-                                   "--out", str(run), "--workers", "1"])
-    assert res.exit_code == 0, res.output
+    ok(["run", str(tmp_path / "pair.jsonl"), "--plugins", "short", "--out", str(run),
+        "--workers", "1"])
     res = CliRunner().invoke(app, ["features", str(run), "--id", "utt0#noise"])
     assert res.exit_code == 2, res.output
     assert "do not share their lineage before noise" in res.output

@@ -12,6 +12,7 @@ import curate
 from curate.cli import app
 from manifests import read_manifest, write_manifest
 from manifests.rundir import open_run
+from tests.cli import ok
 
 DEMO = Path(curate.__file__).parent / "demo"
 
@@ -43,10 +44,8 @@ def test_a_copy_named_like_another_output_is_set_aside_not_written_over_it(tmp_p
     records = [r for r in read_manifest(DEMO / "manifest.jsonl") if 1.5 < r.duration < 8][:4]
     write_manifest(tmp_path / "in.jsonl", records)
     out = tmp_path / "run"
-    res = CliRunner().invoke(app, ["run", str(tmp_path / "in.jsonl"), "--plugins", "noise,noise",
-                                   "--set", "noise.keep_clean=true", "--out", str(out),
-                                   "--workers", "1"])
-    assert res.exit_code == 0, res.output
+    ok(["run", str(tmp_path / "in.jsonl"), "--plugins", "noise,noise", "--set",
+        "noise.keep_clean=true", "--out", str(out), "--workers", "1"])
     kept = [r.id for r in read_manifest(out / "manifest.jsonl")]
     assert len(kept) == len(set(kept))
     rejected = [json.loads(x) for x in (out / "rejected.jsonl").read_text().splitlines()]

@@ -13,6 +13,7 @@ from curate.stage import Context, Item, ParamError
 from manifests import Record, read_manifest, write_manifest
 from plugins.sensitive import Sensitive
 from tests.audio_gen import speechlike, write
+from tests.cli import ok
 
 DEMO = Path(__file__).resolve().parent.parent / "curate" / "demo"
 PLANTED = json.loads((DEMO / "planted.json").read_text())
@@ -118,10 +119,8 @@ def test_every_field_is_read_through_curate_run(tmp_path):
         recs.append(Record(id=rid, audio=path, duration=sf.info(path).duration, **fields))
     write_manifest(tmp_path / "in.jsonl", recs)
     out = tmp_path / "run"
-    res = CliRunner().invoke(app, ["run", str(tmp_path / "in.jsonl"), "--plugins", "sensitive",
-                                   "--set", "sensitive.fields=note,contacts", "--out", str(out),
-                                   "--workers", "1"])
-    assert res.exit_code == 0, res.output
+    ok(["run", str(tmp_path / "in.jsonl"), "--plugins", "sensitive", "--set",
+        "sensitive.fields=note,contacts", "--out", str(out), "--workers", "1"])
     kept = [r.id for r in read_manifest(out / "manifest.jsonl")]
     eval_only = {r.id: r for r in read_manifest(out / "eval_only.jsonl")}
     assert kept == ["clean"]
