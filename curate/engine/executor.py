@@ -412,15 +412,17 @@ class Pipeline:
             if type(stage).prepare is not Stage.prepare:
                 stage.prepare(records(), self.ctx)
 
-    def scan(self, records: Iterable[Record], folders: set[str] | None = None) -> None:
-        """The pass over the input before the run: repeated ids and the seconds to do
-        (``on_total``); ``folders``, when given, gets the folders the input's audio lies in."""
-        self._repeated, total = _scan(records, folders)
+    def scan(self, records: Iterable[Record], folders: set[str] | None = None) -> set[int]:
+        """The pass over the input before the run: returns the hashes of repeated ids, for
+        :meth:`run`, and gives the seconds to do to ``on_total``; ``folders``, when given, gets
+        the folders the input's audio lies in."""
+        repeated, total = _scan(records, folders)
         self.on_total(total)
+        return repeated
 
-    def run(self, records: Callable[[], Iterable[Record]]) -> None:
-        """Run the (prepared, scanned) stages over the input, then join the shards' manifests."""
-        repeated = self._repeated
+    def run(self, records: Callable[[], Iterable[Record]], repeated: set[int]) -> None:
+        """Run the (prepared) stages over the input, then join the shards' manifests;
+        ``repeated``: what :meth:`scan` returned."""
         group_by = tuple(dict.fromkeys(f for s in self.stages if (f := s.groups_by())))
         setup = (self.stages, self.ctx, self.out_dir)
         if self.engine == "ray":
@@ -589,11 +591,11 @@ def run_pipeline(records: Callable[[], Iterable[Record]], stages: list[Stage], o
         # Clearing a folder that holds anything could delete the input's audio, so then the scan
         # collects the folders it lies in (only then: a folder a record makes millions of names).
         folders = set() if any(p.name != lifecycle.LOCK for p in out_dir.iterdir()) else None
-        pipe.scan(records(), folders)
+        repeated = pipe.scan(records(), folders)
         lifecycle.check_audio_outside(out_dir, folders or ())
         lifecycle.prepare(out_dir, lifecycle.job_of(fingerprint, stages, seed, shard_seconds),
                         resume=resume)
-        pipe.run(records)
+        pipe.run(records, repeated)
         info = {
             "status": "complete",
             "source": source,
