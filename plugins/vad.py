@@ -6,7 +6,8 @@ on 32 ms frames); a frame stays speech only if it carries sustained energy above
 are smoothed: pauses shorter than ``hangover`` are bridged, and bursts shorter than
 ``min_speech`` (door slams) are dropped, but for a short last syllable close to the speech.
 The outer edges are then held to the recording's own noise floor (over an audible background
-webrtcvad calls seconds of it speech), the end never closer than a word's weak end to the
+webrtcvad calls seconds of it speech) and, for webrtcvad, never reach past a pause to a burst
+with no clear speech in it (a drum hit, a breath), the end never closer than a word's weak end to the
 clear speech, and the first and last speech grow over adjacent hiss (an unvoiced /s/ or /x/
 ending or starting the clip, which neither detector calls speech); over a loud background
 Silero's last speech also ends a little later (its probability falls before a word's end has).
@@ -98,6 +99,13 @@ EDGE_CONTRAST_DB = 3.0
 EDGE_WORD_END_S = 0.1
 # A short burst this many hangovers or less after the speech is kept (see smooth).
 EDGE_BURST_GAP = 1.5
+# SEPARATE (webrtcvad): the edges never reach over speech it flags beyond a pause of a hangover
+# or more from the clear speech, unless that holds clear speech itself, but for that short final
+# burst. What webrtcvad flags there, over an audible background, is a drum hit, a breath or a
+# click, one at a time: under the bench's music bed it flagged each beat's drum for 0.12 s, and
+# the edges reached over seconds of music from one to the next (each looked like a quiet
+# syllable). Silero does not flag such sounds, and what it flags beyond a pause is mostly quiet
+# speech: with the rule it cut 10 more of the bench's held-out files, so it is webrtcvad's only.
 
 _silero_model = None  # loaded once per process, on first use
 
@@ -157,7 +165,8 @@ class Vad(Stage):
         sustained, calm = energetic(levels.total, flags)
         speech = flags & sustained
         runs = smooth(speech, frame / SR, self.hangover, self.min_speech)
-        runs = anchor_edges(runs, speech, above_floor(levels.bands), frame / SR)
+        runs = anchor_edges(runs, speech, above_floor(levels.bands), frame / SR,
+                            (self.hangover, self.min_speech) if self.backend == "webrtc" else None)
         runs = extend_edges(runs, fricative(levels.low, levels.high), frame / SR)
         if runs and not calm and self.backend == "silero":
             # Silero's probability falls while a word's weak end is still sinking into a loud
@@ -298,9 +307,11 @@ def above_floor(bands: np.ndarray) -> np.ndarray:
 
 
 def anchor_edges(runs: list[list[float]], speech: np.ndarray, above: np.ndarray,
-                 frame_s: float) -> list[list[float]]:
+                 frame_s: float, separate: tuple[float, float] | None = None
+                 ) -> list[list[float]]:
     """Hold the outer edges of ``runs`` to the outermost clear speech (see EDGE_MARGIN_DB);
-    ``speech``: the detector's frames, ``above``: ``above_floor`` of the frames."""
+    ``speech``: the detector's frames, ``above``: ``above_floor`` of the frames; ``separate``:
+    the smoothing's (hangover, min_speech), to leave out runs beyond a pause (see SEPARATE)."""
     clear = np.concatenate(([False], speech & (above > EDGE_MARGIN_DB), [False]))
     starts_ends = np.flatnonzero(np.diff(clear.astype(np.int8)))
     core = int(np.ceil(EDGE_CORE_S / frame_s - 1e-9))
@@ -310,6 +321,8 @@ def anchor_edges(runs: list[list[float]], speech: np.ndarray, above: np.ndarray,
     reach, grow = round(EDGE_HANGOVER_S / frame_s), round(EDGE_GROW_S / frame_s)
     low = above > EDGE_LOW_DB
     first, last = int(spans[0][0]), int(spans[-1][1])
+    if separate is not None:
+        runs = _joined(runs, first * frame_s, last * frame_s, *separate)
     start = min(round(runs[0][0] / frame_s), first)
     end = max(round(runs[-1][1] / frame_s), last)
     if first - start > reach and not _telling(speech[start:first], above[start:first]):
@@ -322,6 +335,22 @@ def anchor_edges(runs: list[list[float]], speech: np.ndarray, above: np.ndarray,
             end += 1
     lo, hi = round(start * frame_s, 3), round(end * frame_s, 3)
     return [[max(s, lo), min(e, hi)] for s, e in runs if e > lo and s < hi]
+
+
+def _joined(runs: list[list[float]], first_s: float, last_s: float, hangover: float,
+            min_speech: float) -> list[list[float]]:
+    """The runs from the one holding the first clear speech to the one holding the last, and a
+    short final burst just after (see smooth); the others lie beyond a pause of ``hangover`` or
+    more with no clear speech of their own (see SEPARATE)."""
+    inner = [i for i, (s, e) in enumerate(runs) if e > first_s + 1e-9 and s < last_s - 1e-9]
+    if not inner:
+        return runs
+    i0, i1 = inner[0], inner[-1]
+    after = runs[i1 + 1] if i1 + 1 < len(runs) else None
+    if after is not None and (after[0] - runs[i1][1] < EDGE_BURST_GAP * hangover + 1e-9
+                              and after[1] - after[0] < min_speech - 1e-9):
+        i1 += 1
+    return runs[i0:i1 + 1]
 
 
 def _telling(speech: np.ndarray, above: np.ndarray) -> bool:

@@ -479,6 +479,35 @@ def test_a_final_syllable_after_a_pause_is_kept_an_isolated_burst_is_not():
     assert smooth(flags, frame, 0.3, 0.1) == [[0.0, 0.6], [1.41, 2.01]]
 
 
+def drum_hit(rng: np.random.Generator, level: float) -> np.ndarray:
+    """80 ms of noise decaying over 15 ms, as the bench's music bed plays on each beat."""
+    n = int(0.08 * SR)
+    return (rng.standard_normal(n) * np.exp(-np.arange(n) / (0.015 * SR)) * level
+            ).astype(np.float32)
+
+
+def test_drum_hits_beyond_a_pause_do_not_carry_the_edges():
+    """2 s of vowels over white noise 20 dB under them (an audible background), and three loud
+    drum hits on a 0.55 s beat either side, the nearest 0.8 s from the speech. webrtcvad flags
+    each hit for about 0.12 s, and each stands as far over the floor as a syllable does; they lie
+    beyond a pause of a hangover or more, with no clear speech of their own (SEPARATE): the edges
+    stay at the speech. They reached from hit to hit before, keeping 2 s of beat either side."""
+    from plugins.vad import EDGE_GROW_S, EDGE_WORD_END_S
+
+    rng = np.random.default_rng(40)
+    audio = rng.normal(0, 0.01, 7 * SR).astype(np.float32)
+    audio[int(2.5 * SR):int(4.5 * SR)] += voiced(2.0, seed=41, rms=0.1)
+    for at in (0.5, 1.05, 1.6, 5.1, 5.65, 6.2):
+        hit = drum_hit(rng, 0.3)
+        audio[int(at * SR):int(at * SR) + len(hit)] += hit
+    flags, frame = _webrtc_flags(audio, 2)
+    for at in (0.5, 1.05, 1.6, 5.1, 5.65, 6.2):  # the construction: webrtcvad takes them
+        assert flags[int(at * SR) // frame + 1], at
+    speech = Vad().detect(audio)
+    assert 2.5 - EDGE_GROW_S - 0.035 <= speech[0][0] <= 2.5 + 0.035
+    assert 4.5 - 0.035 <= speech[-1][1] <= 4.5 + EDGE_WORD_END_S + EDGE_GROW_S + 0.035
+
+
 @pytest.mark.parametrize("noise_rms, later", [(0.03, True), (1e-4, False)])
 def test_silero_speech_ends_later_over_a_loud_background(monkeypatch, noise_rms, later):
     """Over a loud background (here white noise 10 dB under the speech) Silero's probability
