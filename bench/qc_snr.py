@@ -1,8 +1,9 @@
 """Accuracy of qc's SNR estimate on real speech mixed with car noise at known SNRs.
 
-Each clean real clip in tests/data/real/ (see its README: read and meeting speech in Mandarin,
-English and other languages, under free licences; CLIPS below) is mixed with each bundled car-cabin noise file (curate/demo/noise/: synthesized
-cabin noise, as the noise stage uses it) at SNRs from 0 to 25 dB, exactly as `curate run
+Each clean real clip in tests/data/real/ (CLIPS below; see its README: read and meeting speech
+in Mandarin, English and other languages, under free licences) is mixed with each bundled
+car-cabin noise file (curate/demo/noise/: synthesized cabin noise, as the noise stage uses it)
+at SNRs from 0 to 25 dB, exactly as `curate run
 --plugins vad,noise` mixes (plugins/noise.py `mix`: SNR over the speech-active samples). The
 mixture is then estimated by qc's estimator (curate/checks/audio.py `snr_db`) and by the peer,
 the estimator qc used before issue 12 (frozen below), in three situations a clip reaches qc in:
