@@ -46,7 +46,7 @@ their totals. Each clip's clicks, car noise and music are drawn from `--seeds` a
 name alone, the same whatever other clips the bench holds; the figures are over all the seeds
 given. `--backend silero` measures the stage with Silero (the peer stays webrtcvad).
 
-    python bench/vad_edges.py [--seeds 12-19] [--backend webrtc|silero] [--rows]
+    python bench/vad_edges.py [--seeds 12-19] [--backend webrtc|silero] [--pad 0.2] [--rows]
 """
 from __future__ import annotations
 
@@ -233,10 +233,12 @@ def main() -> None:
                              "(default 12-19)")
     parser.add_argument("--backend", choices=("webrtc", "silero"), default="webrtc",
                         help="the stage's detector (the peer is webrtcvad either way)")
+    parser.add_argument("--pad", type=float, default=0.2,
+                        help="the stage's pad (s; the kept goal assumes the default, 0.2)")
     parser.add_argument("--rows", action="store_true",
                         help="print each tune and test file's row (never the fresh ones)")
     args = parser.parse_args()
-    vad = Vad(backend=args.backend)
+    vad = Vad(backend=args.backend, pad=args.pad)
     splits = {"tune": TUNE, "test": TEST, "fresh": FRESH}
     clips = {n: load(str(REAL / f"{n}.flac")) for names in splits.values() for n in names}
     refs = {n: reference(a) for n, a in clips.items()}
@@ -265,7 +267,7 @@ def main() -> None:
                     if args.rows and split != "fresh":
                         print("  ".join(row))
     print(f"\nbackend={args.backend}  seeds {args.seeds[0]}-{args.seeds[-1]}  pad {vad.pad} s "
-          f"(the pad alone keeps 400 ms)")
+          f"(the pad alone keeps {2 * vad.pad * 1000:.0f} ms)")
     groups = {"tune": ("tune",), "test": ("test",), "fresh": ("fresh",),
               "held-out": ("test", "fresh")}
     for group, members in groups.items():
