@@ -24,15 +24,18 @@ def white(n: int, seed: int) -> np.ndarray:
 
 
 def test_noise_power_of_pure_gaussian_noise_is_its_power():
-    # 4 s: ~250 frames, smoothed over 9, x 128 roughly independent bins ~ 3,500 independent
-    # values; the 10 % quantile's relative spread is sqrt(0.1 * 0.9 / 3500) / (x_q f(x_q) ~ 0.5)
-    # ~ 1 %, so 5 % is five of those. Coloured (car-like, low-passed) noise holds just as well:
-    # each bin is scaled on its own.
+    # 4 s: ~250 frames, smoothed over 9 (so ~40 independent values a bin over time). The 2 %
+    # quantile of so few sits above the one NOISE_QUANTILE's correction was worked out on (20 s),
+    # and spreads: over 200 other seeds the estimate of white noise ran 4.1 % high with a spread
+    # of 1.0 % (128 bins average their errors), of this low-passed rumble 2.9 % high with 3.1 %
+    # (its power sits in the few bins under ~1 kHz, so few average out). The bounds are the bias
+    # and five spreads: 10 % and 19 %. Each bin is scaled on its own, so coloured noise reads
+    # right as well as white.
     for seed in range(3):
         w = white(4 * SR, seed) * 0.05
-        assert A.noise_power(w) == pytest.approx(0.05 ** 2, rel=0.05)
+        assert A.noise_power(w) == pytest.approx(0.05 ** 2, rel=0.10)
         rumble = np.convolve(white(4 * SR, seed + 10), np.ones(16) / 16, "same")
-        assert A.noise_power(rumble) == pytest.approx(float(np.mean(rumble ** 2)), rel=0.05)
+        assert A.noise_power(rumble) == pytest.approx(float(np.mean(rumble ** 2)), rel=0.19)
 
 
 @pytest.mark.parametrize("snr", [0.0, 5.0, 10.0, 20.0])
