@@ -1,8 +1,8 @@
 """vad: find speech, trim leading and trailing non-speech, reject clips without speech.
 
 Frames are classified as speech or not (webrtcvad on 30 ms frames, or Silero's speech probability
-on 32 ms frames); a frame stays speech only if it carries sustained energy above the background
-(webrtcvad takes faint clicks for speech, and holds its flag past the speech's end). The frames
+on 32 ms frames); a webrtcvad frame stays speech only if it carries sustained energy above the
+background (webrtcvad takes faint clicks for speech, and holds its flag past the speech's end). The frames
 are smoothed: pauses shorter than ``hangover`` are bridged, and bursts shorter than
 ``min_speech`` (door slams) are dropped, but for a short last syllable close to the speech.
 The outer edges are then held to the recording's own noise floor (over an audible background
@@ -163,7 +163,9 @@ class Vad(Stage):
             flags, frame = _webrtc_flags(audio, self.aggressiveness)
         levels = subframe_levels(audio, len(flags), frame)
         sustained, calm = energetic(levels.total, flags)
-        speech = flags & sustained
+        # The energy check answers webrtcvad's errors (clicks, its hold past the end). Silero
+        # takes neither for speech, and the check cut confident frames of its quiet word ends.
+        speech = flags & sustained if self.backend == "webrtc" else flags
         runs = smooth(speech, frame / SR, self.hangover, self.min_speech)
         runs = anchor_edges(runs, speech, above_floor(levels.bands), frame / SR,
                             (self.hangover, self.min_speech) if self.backend == "webrtc" else None)

@@ -412,6 +412,36 @@ def test_silero_speech_lasts_while_its_probability_stays_over_the_release(monkey
     assert V._silero_flags(audio, 0.5, release=0.5)[0].tolist() == [p > 0.5 for p in probs]
 
 
+def test_silero_speech_is_not_held_to_the_energy_check(monkeypatch):
+    """In a quiet room the energy check drops webrtcvad frames under the floor + FLOOR_MARGIN_DB
+    (its clicks, its hold past the end). Silero takes neither for speech: a word end it is sure
+    of, here 3 dB over the room and within EDGE_HANGOVER_S of the clear speech, stays speech."""
+    pytest.importorskip("silero_vad", reason="Vad(backend='silero') needs the 'silero' extra")
+    import torch
+
+    import plugins.vad as V
+
+    frames = 100                     # 3.2 s; loud speech in frames 20-50, a quiet end to 60
+    audio = np.random.default_rng(62).normal(0, 1e-3, frames * V.SILERO_FRAME)
+    audio[20 * V.SILERO_FRAME:50 * V.SILERO_FRAME] += voiced(30 * V.SILERO_FRAME / SR, seed=63)
+    audio[50 * V.SILERO_FRAME:60 * V.SILERO_FRAME] += voiced(10 * V.SILERO_FRAME / SR, seed=64,
+                                                             rms=1e-3)
+    audio = audio.astype(np.float32)
+    probs = [0.9 if 20 <= k < 60 else 0.05 for k in range(frames)]
+
+    class Fake:
+        def audio_forward(self, audio, sr):
+            return torch.tensor([probs])
+
+    monkeypatch.setattr(V, "_silero_model", Fake())
+    levels = V.subframe_levels(audio, frames, V.SILERO_FRAME)
+    sustained, calm = V.energetic(levels.total, np.array(probs) > 0.5)
+    assert calm and not sustained[52:60].any()   # the construction: the check would drop them
+    assert 10 * V.SILERO_FRAME / SR < V.EDGE_HANGOVER_S
+    speech = Vad(backend="silero").detect(audio)
+    assert speech[-1][1] >= 60 * V.SILERO_FRAME / SR - 0.035
+
+
 # Issue 12, over music: sustained tonal energy under the speech lifts every band's floor, and a
 # word's weak end sits within a few dB of it.
 
