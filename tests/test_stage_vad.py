@@ -392,20 +392,26 @@ def test_quiet_syllables_before_the_speech_are_kept():
     assert speech[-1][1] >= loud + 1.0 - 0.035
 
 
-def test_silero_speech_lasts_while_its_probability_stays_over_the_release(monkeypatch):
-    """silero-vad's own hysteresis: speech starts over the threshold and ends under threshold -
-    0.15, so a word whose probability sags under music is not cut in two."""
+def fake_silero(monkeypatch, probs: list[float]) -> None:
+    """Silero's model, for this test, one that gives ``probs`` for the frames (no weights)."""
     import torch
 
     import plugins.vad as V
-
-    probs = [0.1, 0.6, 0.55, 0.4, 0.36, 0.3, 0.45, 0.6, 0.2]
 
     class Fake:
         def audio_forward(self, audio, sr):
             return torch.tensor([probs])
 
     monkeypatch.setattr(V, "_silero_model", Fake())
+
+
+def test_silero_speech_lasts_while_its_probability_stays_over_the_release(monkeypatch):
+    """silero-vad's own hysteresis: speech starts over the threshold and ends under threshold -
+    0.15, so a word whose probability sags under music is not cut in two."""
+    import plugins.vad as V
+
+    probs = [0.1, 0.6, 0.55, 0.4, 0.36, 0.3, 0.45, 0.6, 0.2]
+    fake_silero(monkeypatch, probs)
     audio = np.zeros(len(probs) * V.SILERO_FRAME, np.float32)
     flags, _ = V._silero_flags(audio, 0.5)
     assert flags.tolist() == [False, True, True, True, True, False, False, True, False]
@@ -417,8 +423,6 @@ def test_silero_speech_is_not_held_to_the_energy_check(monkeypatch):
     (its clicks, its hold past the end). Silero takes neither for speech: a word end it is sure
     of, here 3 dB over the room and within EDGE_HANGOVER_S of the clear speech, stays speech."""
     pytest.importorskip("silero_vad", reason="Vad(backend='silero') needs the 'silero' extra")
-    import torch
-
     import plugins.vad as V
 
     frames = 100                     # 3.2 s; loud speech in frames 20-50, a quiet end to 60
@@ -428,12 +432,7 @@ def test_silero_speech_is_not_held_to_the_energy_check(monkeypatch):
                                                              rms=1e-3)
     audio = audio.astype(np.float32)
     probs = [0.9 if 20 <= k < 60 else 0.05 for k in range(frames)]
-
-    class Fake:
-        def audio_forward(self, audio, sr):
-            return torch.tensor([probs])
-
-    monkeypatch.setattr(V, "_silero_model", Fake())
+    fake_silero(monkeypatch, probs)
     levels = V.subframe_levels(audio, frames, V.SILERO_FRAME)
     sustained, calm = V.energetic(levels.total, np.array(probs) > 0.5)
     assert calm and not sustained[52:60].any()   # the construction: the check would drop them
@@ -544,20 +543,13 @@ def test_silero_speech_ends_later_over_a_loud_background(monkeypatch, noise_rms,
     falls before a word's weak end has: its last speech ends SILERO_WORD_END_S later. In a quiet
     room (60 dB under) it ends where Silero says."""
     pytest.importorskip("silero_vad", reason="Vad(backend='silero') needs the 'silero' extra")
-    import torch
-
     import plugins.vad as V
 
     frames = 100                               # 3.2 s; speech in frames 30-70 (0.96-2.24 s)
     audio = np.random.default_rng(60).normal(0, noise_rms, frames * V.SILERO_FRAME)
     audio[30 * V.SILERO_FRAME:70 * V.SILERO_FRAME] += voiced(40 * V.SILERO_FRAME / SR, seed=61)
     probs = [0.9 if 30 <= k < 70 else 0.05 for k in range(frames)]
-
-    class Fake:
-        def audio_forward(self, audio, sr):
-            return torch.tensor([probs])
-
-    monkeypatch.setattr(V, "_silero_model", Fake())
+    fake_silero(monkeypatch, probs)
     [[start, end]] = Vad(backend="silero").detect(audio.astype(np.float32))
     assert start == pytest.approx(0.96, abs=0.035)
     assert end == pytest.approx(2.24 + (V.SILERO_WORD_END_S if later else 0.0), abs=1e-3)

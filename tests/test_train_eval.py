@@ -47,32 +47,51 @@ def _cer(ref: Path, out: Path, *hyps: str, corrects: str | None = None) -> dict:
     return json.loads((out / "summary.json").read_text(encoding="utf-8"))
 
 
+def _train_on_itself(clips, out: Path, *extra: str) -> dict:
+    """Trained 40 steps on the four training clips, evaluated on them too; its train.json."""
+    train, _ = clips
+    _ok(["train", "--model", "tiny:8", "--data", str(train), "--eval", str(train),
+         "--max-steps", "40", "--warmup", "0", "--logging-steps", "10", "--out", str(out), *extra])
+    return json.loads((out / "train.json").read_text(encoding="utf-8"))
+
+
+def _best_checkpoint(record: dict, out: Path) -> tuple[dict[int, float], int, dict]:
+    """The CER of each evaluation, the step of the first lowest, and train.json's ``best``, which
+    must name that evaluation and its checkpoint."""
+    cers = _evals(record)
+    best_step = min(cers, key=lambda s: (cers[s], s))      # the first lowest
+    best = record["best"]
+    assert best["metric"] == "eval_cer" and best["step"] == best_step
+    assert Path(best["checkpoint"]) == out / "checkpoints" / f"checkpoint-{best_step}"
+    return cers, best_step, best
+
+
+def _infer_gives_what_was_scored(best: dict, best_step: int, train: Path, out: Path,
+                                 hyps: Path) -> None:
+    """Inferring from the best checkpoint gives exactly the hypotheses its evaluation scored."""
+    _ok(["infer", "--model", best["checkpoint"], "--data", str(train), "--out", str(hyps)])
+    assert hyps.read_text(encoding="utf-8") == \
+        (out / "eval" / f"step-{best_step}.tsv").read_text(encoding="utf-8")
+
+
 def test_eval_cer_is_curate_cer_of_curate_infer_and_the_best_checkpoint_is_kept(clips, tmp_path):
     """Evaluated on its own four training clips, the model's CER falls as it learns them;
     checkpoints every 10 steps rotate (3 kept), the best one stays whatever its age."""
     train, _ = clips
     out = tmp_path / "ckpt"
-    _ok(["train", "--model", "tiny:8", "--data", str(train), "--eval", str(train),
-         "--eval-steps", "10", "--save-steps", "10", "--max-steps", "40", "--warmup", "0",
-         "--logging-steps", "10", "--save-best", "cer", "--out", str(out)])
-    record = json.loads((out / "train.json").read_text(encoding="utf-8"))
-    cers = _evals(record)
+    record = _train_on_itself(clips, out, "--eval-steps", "10", "--save-steps", "10",
+                              "--save-best", "cer")
+    cers, best_step, best = _best_checkpoint(record, out)
     assert sorted(cers) == [10, 20, 30, 40]
     assert min(cers.values()) < cers[10]                   # it learned: the metric moved
-    best_step = min(cers, key=lambda s: (cers[s], s))      # the first lowest
-    best = record["best"]
-    assert best["metric"] == "eval_cer" and best["step"] == best_step
     assert best["value"] == cers[best_step]
-    assert Path(best["checkpoint"]) == out / "checkpoints" / f"checkpoint-{best_step}"
     kept = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert len(kept) == 3 and best["checkpoint"].endswith(tuple(kept))
     assert set(kept) - {f"checkpoint-{best_step}"} <= {"checkpoint-30", "checkpoint-40"}
 
     # what the user does with the kept checkpoint gives the figure train.json holds
     hyps = tmp_path / "best.tsv"
-    _ok(["infer", "--model", best["checkpoint"], "--data", str(train), "--out", str(hyps)])
-    assert hyps.read_text(encoding="utf-8") == \
-        (out / "eval" / f"step-{best_step}.tsv").read_text(encoding="utf-8")
+    _infer_gives_what_was_scored(best, best_step, train, out, hyps)
     summary = _cer(train, tmp_path / "cer", f"best={hyps}")
     assert summary["systems"]["best"]["cer"] == best["value"]
     for step, cer in cers.items():     # every evaluation's hypotheses, scored the same way
@@ -98,21 +117,12 @@ def test_early_stop_without_save_best_names_a_checkpoint_that_holds_the_best_wei
     inferring from it gives exactly the hypotheses that evaluation scored."""
     train, _ = clips
     out = tmp_path / "ckpt"
-    _ok(["train", "--model", "tiny:8", "--data", str(train), "--eval", str(train),
-         "--eval-steps", "5", "--save-steps", "1000", "--max-steps", "40", "--warmup", "0",
-         "--logging-steps", "10", "--early-stop", "3", "--out", str(out)])
-    record = json.loads((out / "train.json").read_text(encoding="utf-8"))
-    cers = _evals(record)
-    best_step = min(cers, key=lambda s: (cers[s], s))
-    best = record["best"]
-    assert best["metric"] == "eval_cer" and best["step"] == best_step
+    record = _train_on_itself(clips, out, "--eval-steps", "5", "--save-steps", "1000",
+                              "--early-stop", "3")
+    _, best_step, best = _best_checkpoint(record, out)
     assert best_step < 40                      # not the last step, which is always saved
-    assert Path(best["checkpoint"]) == out / "checkpoints" / f"checkpoint-{best_step}"
     assert Path(best["checkpoint"]).is_dir()
-    hyps = tmp_path / "best.tsv"
-    _ok(["infer", "--model", best["checkpoint"], "--data", str(train), "--out", str(hyps)])
-    assert hyps.read_text(encoding="utf-8") == \
-        (out / "eval" / f"step-{best_step}.tsv").read_text(encoding="utf-8")
+    _infer_gives_what_was_scored(best, best_step, train, out, tmp_path / "best.tsv")
 
 
 @pytest.mark.parametrize("family", ["qwen2_audio", "qwen2_5_omni", "qwen3_asr"])
