@@ -29,23 +29,23 @@ each clip in five conditions (the reference is taken on the clip as recorded and
 The clips (tests/data/real/, see its README) are split: `tune` were looked at while choosing the
 stage's thresholds; the goals are judged on the others (`held-out`): `test`, the first round's
 five, and `fresh`, seven of a second round of thirteen clips, split before any detector was run
-on them (the other six went to `tune`). For issue 12's edge anchoring the `test` rows were printed once to see
-which cases kept too much and why (an audible background webrtcvad takes for speech); the
-thresholds were then set on the `tune` rows over seeds 12-19, the demo corpus and generated
-audio, never on `test` figures. For the music conditions the `test` rows were printed once before
-any change (the baseline), then the trimming was changed looking at the `tune` rows only (seeds
-12-15, both backends) and generated audio; the `test` rows of that version showed the
-start-side rules costing kept non-speech, and as they made no difference on the `tune` rows they
-were dropped (end only). The edges' SEPARATE rule was chosen on the nine `tune` clips over seeds
-12-19, the demo corpus and generated audio, and kept to webrtcvad on the held-out totals (with
-Silero it cut 10 more files there, on tune none); a rule tried with it, letting the last speech run on
-over frames standing out of the background (it took a tune clip's cut in the car from 240 ms to
-none), was dropped on the held-out totals: no fewer cuts there, 4 points less kept <= 500 ms.
-The energy check was then made webrtcvad's only (it answers webrtcvad's own errors): no change
-on the tune rows; held-out, Silero's cuts over 20 ms went from 60 to 52.
-The `fresh` rows are never printed (`--rows` leaves them out), only
-their totals. Each clip's clicks, car noise and music are drawn from `--seeds` and the clip's
-name alone, the same whatever other clips the bench holds; the figures are over all the seeds
+on them (the other six went to `tune`). For issue 12's edge anchoring the `test` rows were
+printed once to see which cases kept too much and why (an audible background webrtcvad takes for
+speech); the thresholds were then set on the `tune` rows over seeds 12-19, the demo corpus and
+generated audio, never on `test` figures. For the music conditions the `test` rows were printed
+once before any change (the baseline), then the trimming was changed looking at the `tune` rows
+only (seeds 12-15, both backends) and generated audio; the `test` rows of that version showed
+the start-side rules costing kept non-speech, and as they made no difference on the `tune` rows
+they were dropped (end only). The edges' SEPARATE rule was chosen on the nine `tune` clips over
+seeds 12-19, the demo corpus and generated audio, and kept to webrtcvad on the held-out totals
+(with Silero it cut 10 more files there, and changed nothing on tune); a rule tried with it,
+letting the last speech run on over frames standing out of the background (it took a tune
+clip's cut in the car from 240 ms to none), was dropped on the held-out totals: no fewer cuts
+there, 4 points less kept <= 500 ms. The energy check was then made webrtcvad's only (it answers
+webrtcvad's own errors): no change on the tune rows; held-out, Silero's cuts over 20 ms went
+from 60 to 52. The `fresh` rows are never printed (`--rows` leaves them out), only their
+totals. Each clip's clicks, car noise and music are drawn from `--seeds` and the clip's name
+alone, the same whatever other clips the bench holds; the figures are over all the seeds
 given. `--backend silero` measures the stage with Silero (the peer stays webrtcvad).
 
     python bench/vad_edges.py [--seeds 12-19] [--backend webrtc|silero] [--pad 0.2] [--rows]
@@ -203,7 +203,7 @@ def clip_rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
 
-def condition(name: str, clean: np.ndarray, ref: tuple[float, float], cond: str,
+def condition(clean: np.ndarray, ref: tuple[float, float], cond: str,
               rng: np.random.Generator, vad: Vad) -> tuple[np.ndarray, float]:
     """The clip in one condition, and how far its reference speech moved."""
     if cond == "recorded":
@@ -254,7 +254,7 @@ def main() -> None:
             for name in names:
                 clean, ref, rng = clips[name], refs[name], clip_rng(seed, name)
                 for cond in CONDITIONS:
-                    audio, shift = condition(name, clean, ref, cond, rng, vad)
+                    audio, shift = condition(clean, ref, cond, rng, vad)
                     lo, hi = ref[0] + shift, ref[1] + shift
                     row = [f"{seed:>4} {name:<28} {split:<5} {cond:<9} {lo:5.2f}-{hi:5.2f}"]
                     for label, speech in (("old", peer_detect(audio, vad)),

@@ -157,16 +157,12 @@ def noise_segment(path: str, offset: float, n: int, length: float | None = None)
     return looped[start:start + n]
 
 
-def _crossfade(noise: np.ndarray) -> int:
-    return min(int(CROSSFADE_S * SR), len(noise) // 2)
-
-
 def loop(noise: np.ndarray, start: int, n: int) -> np.ndarray:
     """``n`` samples of ``noise`` from ``start``, wrapping to the beginning with a crossfade."""
     start = start % len(noise)
     out = noise[start:start + n]
     while len(out) < n:
-        xf = min(_crossfade(noise), len(out))
+        xf = min(int(CROSSFADE_S * SR), len(out), len(noise) // 2)
         if xf < 2:
             out = np.concatenate((out, noise))
             continue

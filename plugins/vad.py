@@ -2,13 +2,13 @@
 
 Frames are classified as speech or not (webrtcvad on 30 ms frames, or Silero's speech probability
 on 32 ms frames); a webrtcvad frame stays speech only if it carries sustained energy above the
-background (webrtcvad takes faint clicks for speech, and holds its flag past the speech's end). The frames
-are smoothed: pauses shorter than ``hangover`` are bridged, and bursts shorter than
+background (webrtcvad takes faint clicks for speech, and holds its flag past the speech's end).
+The frames are smoothed: pauses shorter than ``hangover`` are bridged, and bursts shorter than
 ``min_speech`` (door slams) are dropped, but for a short last syllable close to the speech.
 The outer edges are then held to the recording's own noise floor (over an audible background
 webrtcvad calls seconds of it speech) and, for webrtcvad, never reach past a pause to a burst
-with no clear speech in it (a drum hit, a breath), the end never closer than a word's weak end to the
-clear speech, and the first and last speech grow over adjacent hiss (an unvoiced /s/ or /x/
+with no clear speech in it (a drum hit, a breath), the end never closer than a word's weak end
+to the clear speech, and the first and last speech grow over adjacent hiss (an unvoiced /s/ or /x/
 ending or starting the clip, which neither detector calls speech); over a loud background
 Silero's last speech also ends a little later (its probability falls before a word's end has).
 The record is trimmed to the first and last speech, ``pad`` seconds either side, as a slice of
